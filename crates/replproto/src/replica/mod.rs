@@ -1,0 +1,307 @@
+//! The replica side of a master link.
+//!
+//! A [`Replica`] is the state machine of one connection to a master, from the first `PING` to
+//! the end of the link. It never touches a socket or a clock: the driver feeds it bytes with
+//! [`handle_input`](Replica::handle_input), the end of the connection with
+//! [`handle_eof`](Replica::handle_eof) and the passing of time with
+//! [`handle_timeout`](Replica::handle_timeout), then drains the bytes to send
+//! ([`poll_transmit`](Replica::poll_transmit)), the events ([`poll_event`](Replica::poll_event))
+//! and the next deadline ([`poll_timeout`](Replica::poll_timeout)).
+//!
+//! When a link ends, [`Replica::checkpoint`] tells where the next link can resume: it survives
+//! a plain disconnect or timeout and is dropped after a protocol error or once a full
+//! resynchronization has started replacing the data.
+//!
+//! See `docs/replica-states.md` for the state diagram.
+
+mod config;
+mod error;
+mod event;
+mod machine;
+mod snapshot;
+mod stream;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::resp::encode_command;
+use crate::{Checkpoint, Offset, ReplId};
+
+pub use config::{AckMode, Auth, ConfigError, ReplicaConfig};
+pub use error::{CloseReason, ErrorReply, ProtocolError};
+pub use event::{Command, CommandKind, Event, HandshakeCommand, SnapshotFraming};
+
+use machine::{encode_ack, AwaitPong, State};
+
+/// Where a link is, for logs, errors and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// `PING` sent, waiting for its reply.
+    Ping,
+    /// `AUTH`/`REPLCONF` sent, reading their replies.
+    Handshake,
+    /// `PSYNC` sent, waiting for its reply.
+    Psync,
+    /// Full sync announced, waiting for the snapshot header.
+    SnapshotHeader,
+    /// Receiving the snapshot.
+    Transfer,
+    /// Receiving the command stream.
+    Streaming,
+    /// Over.
+    Closed,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Ping => "PING",
+            Phase::Handshake => "the handshake",
+            Phase::Psync => "PSYNC",
+            Phase::SnapshotHeader => "the snapshot header",
+            Phase::Transfer => "the snapshot transfer",
+            Phase::Streaming => "the command stream",
+            Phase::Closed => "closed link",
+        })
+    }
+}
+
+/// The replica side of one connection to a master. See the [module docs](self).
+pub struct Replica {
+    config: ReplicaConfig,
+    state: State,
+    /// Received bytes not yet consumed; only an incomplete line or frame stays here.
+    input: BytesMut,
+    /// Bytes to send, handed out by `poll_transmit`.
+    output: BytesMut,
+    events: VecDeque<Event>,
+    /// Where this link can resume from, while not streaming.
+    resume: Option<Checkpoint>,
+    /// The previous history after a `+CONTINUE <new id>`, and the first offset it does not cover.
+    replid2: Option<(ReplId, Offset)>,
+    /// Last time the master showed it was alive, for `repl_timeout`.
+    last_io: Instant,
+}
+
+impl fmt::Debug for Replica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica")
+            .field("phase", &self.phase())
+            .field("buffered", &self.input.len())
+            .field("pending_output", &self.output.len())
+            .field("events", &self.events.len())
+            .finish()
+    }
+}
+
+impl Replica {
+    /// Starts a link on a freshly connected socket: queues `PING`.
+    ///
+    /// `resume` is the checkpoint of an earlier link (or one read back from a saved snapshot);
+    /// with it the replica asks `PSYNC <replid> <offset + 1>`, without it `PSYNC ? -1`.
+    pub fn new(
+        config: ReplicaConfig,
+        resume: Option<Checkpoint>,
+        now: Instant,
+    ) -> Result<Replica, ConfigError> {
+        config.validate()?;
+        let mut replica = Replica {
+            config,
+            state: State::AwaitPong(AwaitPong),
+            input: BytesMut::new(),
+            output: BytesMut::with_capacity(256),
+            events: VecDeque::new(),
+            resume,
+            replid2: None,
+            last_io: now,
+        };
+        encode_command(&mut replica.output, &["PING"]);
+        Ok(replica)
+    }
+
+    /// Feeds bytes received from the master.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        if self.state.phase() == Phase::Streaming {
+            self.last_io = now;
+        }
+        self.input.extend_from_slice(data);
+        self.drive(now);
+    }
+
+    /// Feeds bytes received from the master, taking ownership: when nothing is buffered and
+    /// `data` is not shared, its allocation is reused instead of copied.
+    pub fn handle_input_bytes(&mut self, now: Instant, data: Bytes) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        if self.state.phase() == Phase::Streaming {
+            self.last_io = now;
+        }
+        if self.input.is_empty() {
+            match data.try_into_mut() {
+                Ok(owned) => self.input = owned,
+                Err(shared) => self.input.extend_from_slice(&shared),
+            }
+        } else {
+            self.input.extend_from_slice(&data);
+        }
+        self.drive(now);
+    }
+
+    /// The connection ended (closed by the peer, reset, or failed to write).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        let phase = self.state.phase();
+        self.close_with(CloseReason::Disconnected { phase });
+    }
+
+    /// Time passed: gives up a silent link, sends the periodic ACK.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if now >= self.last_io + self.config.repl_timeout {
+            let phase = self.state.phase();
+            return self.close_with(CloseReason::TimedOut { phase });
+        }
+        let period = self.config.ack_period;
+        if let State::Streaming(s) = &mut self.state {
+            if let Some(due) = s.next_ack.filter(|due| now >= *due) {
+                encode_ack(&mut self.output, s.stream.ack_offset());
+                // Keep the cadence, but never schedule in the past after a late call.
+                let next = due + period;
+                s.next_ack = Some(if next > now { next } else { now + period });
+            }
+        }
+    }
+
+    /// Closes the link from this side (the driver then closes the socket).
+    pub fn close(&mut self) {
+        self.close_with(CloseReason::Local);
+    }
+
+    /// Confirms that everything up to `offset` is applied, in [`AckMode::Manual`]. Offsets
+    /// beyond what was delivered are capped to it.
+    pub fn acknowledge(&mut self, offset: Offset) {
+        if let State::Streaming(s) = &mut self.state {
+            s.stream.confirm(offset);
+        }
+    }
+
+    /// Bytes to write to the master, if any (all pending output in one buffer).
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.output.is_empty() {
+            None
+        } else {
+            Some(self.output.split().freeze())
+        }
+    }
+
+    /// The next event, in stream order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let inactivity = self.last_io + self.config.repl_timeout;
+        match &self.state {
+            State::Closed(_) => None,
+            State::Streaming(s) => Some(s.next_ack.map_or(inactivity, |ack| ack.min(inactivity))),
+            _ => Some(inactivity),
+        }
+    }
+
+    /// Where the link is.
+    pub fn phase(&self) -> Phase {
+        self.state.phase()
+    }
+
+    /// Whether the link is over (the driver should close the socket once output is drained).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed(_))
+    }
+
+    /// Where a next link can resume: during streaming, the last applied command; after the
+    /// link closed, what survived it (nothing after a protocol error).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        match &self.state {
+            State::Streaming(s) => s.stream.checkpoint(),
+            State::Closed(c) => c.checkpoint,
+            _ => self.resume,
+        }
+    }
+
+    /// The offset of the last byte applied from the stream, while streaming.
+    pub fn offset(&self) -> Option<Offset> {
+        match &self.state {
+            State::Streaming(s) => Some(s.stream.applied()),
+            _ => None,
+        }
+    }
+
+    /// The previous replication id after a `+CONTINUE <new id>`, with the first offset it no
+    /// longer covers (what a master serving sub-replicas would call `replid2` and
+    /// `second_replid_offset`).
+    pub fn replid2(&self) -> Option<(ReplId, Offset)> {
+        self.replid2
+    }
+
+    /// Bytes buffered for an incomplete line or frame.
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.config
+    }
+
+    /// Queues AUTH and the REPLCONFs in one burst (PSYNC is never part of it).
+    fn send_handshake_burst(&mut self) -> smallvec::SmallVec<[HandshakeCommand; 4]> {
+        let mut pending = smallvec::SmallVec::new();
+        let out = &mut self.output;
+        if let Some(auth) = &self.config.auth {
+            match &auth.username {
+                Some(user) => encode_command(out, &[&b"AUTH"[..], user, &auth.password]),
+                None => encode_command(out, &[&b"AUTH"[..], &auth.password]),
+            }
+            pending.push(HandshakeCommand::Auth);
+        }
+        let mut port = BytesMut::new();
+        crate::resp::write_decimal(&mut port, i64::from(self.config.listening_port));
+        encode_command(out, &[&b"REPLCONF"[..], b"listening-port", &port]);
+        pending.push(HandshakeCommand::ListeningPort);
+        if let Some(ip) = &self.config.announce_ip {
+            encode_command(out, &[&b"REPLCONF"[..], b"ip-address", ip]);
+            pending.push(HandshakeCommand::IpAddress);
+        }
+        if self.config.capa_eof {
+            encode_command(out, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+        } else {
+            encode_command(out, &["REPLCONF", "capa", "psync2"]);
+        }
+        pending.push(HandshakeCommand::Capa);
+        pending
+    }
+
+    fn send_psync(&mut self) {
+        match self.resume {
+            Some(resume) => {
+                let mut next = BytesMut::new();
+                crate::resp::write_decimal(&mut next, resume.offset.next_byte() as i64);
+                encode_command(
+                    &mut self.output,
+                    &[&b"PSYNC"[..], resume.replid.as_bytes(), &next],
+                );
+            }
+            None => encode_command(&mut self.output, &["PSYNC", "?", "-1"]),
+        }
+    }
+}

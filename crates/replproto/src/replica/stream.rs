@@ -1,0 +1,206 @@
+//! The command stream after a sync: exact offsets, the selected database, transactions.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BytesMut};
+
+use crate::resp::{CommandDecoder, CommandFrame, Decoded};
+use crate::{Checkpoint, Limits, Offset, ReplId};
+
+use super::{AckMode, Command, CommandKind, Event, Phase, ProtocolError};
+
+/// What kind of link the stream runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    /// After `PSYNC`: ACKs are sent and the link can be resumed.
+    Psync(ReplId),
+    /// After the `SYNC` fallback: no ACKs, no resume.
+    Legacy,
+}
+
+/// An open `MULTI`: its commands are held back until `EXEC`, so a link lost mid-transaction
+/// never delivers half of one (the resume point is the byte before `MULTI`).
+#[derive(Debug, Default)]
+struct Transaction {
+    held: Vec<Command>,
+    bytes: usize,
+}
+
+/// Replica-side state of a streaming link.
+#[derive(Debug)]
+pub(super) struct Stream {
+    pub(super) link: Link,
+    decoder: CommandDecoder,
+    /// Last stream byte consumed from the input.
+    read: Offset,
+    /// Last byte of the last whole command handed out (outside any transaction).
+    applied: Offset,
+    /// Database selected at `read`.
+    db: u32,
+    /// Database selected at `applied`.
+    applied_db: u32,
+    transaction: Option<Transaction>,
+    /// Highest offset the application confirmed, in [`AckMode::Manual`].
+    confirmed: Offset,
+    ack_mode: AckMode,
+    max_transaction_len: usize,
+}
+
+impl Stream {
+    pub(super) fn new(
+        link: Link,
+        offset: Offset,
+        db: u32,
+        ack_mode: AckMode,
+        limits: Limits,
+    ) -> Self {
+        Stream {
+            link,
+            decoder: CommandDecoder::new(limits),
+            read: offset,
+            applied: offset,
+            db,
+            applied_db: db,
+            transaction: None,
+            confirmed: offset,
+            ack_mode,
+            max_transaction_len: limits.max_transaction_len,
+        }
+    }
+
+    /// The offset to put in `REPLCONF ACK`.
+    pub(super) fn ack_offset(&self) -> Offset {
+        match self.ack_mode {
+            AckMode::OnDelivery => self.applied,
+            AckMode::Manual => self.confirmed.min(self.applied),
+        }
+    }
+
+    /// Records the application's confirmation (manual ACK mode).
+    pub(super) fn confirm(&mut self, offset: Offset) {
+        self.confirmed = self.confirmed.max(offset.min(self.applied));
+    }
+
+    /// Last byte of the last whole command handed out.
+    pub(super) fn applied(&self) -> Offset {
+        self.applied
+    }
+
+    /// Where a new link could resume, if this one is resumable.
+    pub(super) fn checkpoint(&self) -> Option<Checkpoint> {
+        match self.link {
+            Link::Psync(replid) => Some(Checkpoint {
+                replid,
+                offset: self.applied,
+                db: self.applied_db,
+            }),
+            Link::Legacy => None,
+        }
+    }
+
+    /// Decodes every whole command in `input`, queueing events and answering `GETACK` into
+    /// `output` through `ack`.
+    pub(super) fn decode(
+        &mut self,
+        input: &mut BytesMut,
+        events: &mut VecDeque<Event>,
+        mut ack: impl FnMut(Offset),
+    ) -> Result<(), ProtocolError> {
+        loop {
+            let decoded = self
+                .decoder
+                .decode(input)
+                .map_err(|error| ProtocolError::Resp {
+                    phase: Phase::Streaming,
+                    error,
+                })?;
+            let (len, args) = match decoded {
+                Decoded::Incomplete => return Ok(()),
+                Decoded::Keepalive { len } => {
+                    input.advance(len);
+                    self.read = self.read.advanced(len as u64);
+                    continue;
+                }
+                Decoded::Inline { .. } => return Err(ProtocolError::InlineCommand),
+                Decoded::Command { len, args } => (len, args),
+            };
+            let frame = CommandFrame::new(input.split_to(len).freeze(), args);
+            self.read = self.read.advanced(len as u64);
+            let kind = classify(&frame)?;
+            match kind {
+                CommandKind::Select(db) => self.db = db,
+                CommandKind::GetAck if matches!(self.link, Link::Psync(_)) => {
+                    // Answered with the offset before the GETACK's own bytes, as Redis does.
+                    ack(self.ack_offset());
+                }
+                CommandKind::Multi if self.transaction.is_none() => {
+                    self.transaction = Some(Transaction::default());
+                }
+                _ => {}
+            }
+            let command = Command {
+                frame,
+                offset: self.read,
+                db: self.db,
+                kind,
+            };
+            match &mut self.transaction {
+                Some(tx) => {
+                    tx.bytes += len;
+                    if tx.bytes > self.max_transaction_len {
+                        return Err(ProtocolError::TransactionTooLarge {
+                            limit: self.max_transaction_len,
+                        });
+                    }
+                    tx.held.push(command);
+                    if kind == CommandKind::Exec {
+                        let tx = self.transaction.take().unwrap_or_default();
+                        events.extend(tx.held.into_iter().map(Event::Command));
+                        self.mark_applied();
+                    }
+                }
+                None => {
+                    events.push_back(Event::Command(command));
+                    self.mark_applied();
+                }
+            }
+        }
+    }
+
+    fn mark_applied(&mut self) {
+        self.applied = self.read;
+        self.applied_db = self.db;
+    }
+}
+
+/// Recognizes the commands that matter to the link itself.
+fn classify(frame: &CommandFrame) -> Result<CommandKind, ProtocolError> {
+    let name = frame.name();
+    Ok(match name.len() {
+        4 if name.eq_ignore_ascii_case(b"ping") => CommandKind::Ping,
+        4 if name.eq_ignore_ascii_case(b"exec") => CommandKind::Exec,
+        5 if name.eq_ignore_ascii_case(b"multi") => CommandKind::Multi,
+        6 if name.eq_ignore_ascii_case(b"select") => {
+            let db = frame
+                .arg(1)
+                .filter(|_| frame.argc() == 2)
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| d.parse::<u32>().ok())
+                .filter(|_| {
+                    frame
+                        .arg(1)
+                        .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                })
+                .ok_or(ProtocolError::BadSelect)?;
+            CommandKind::Select(db)
+        }
+        8 if name.eq_ignore_ascii_case(b"replconf")
+            && frame
+                .arg(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) =>
+        {
+            CommandKind::GetAck
+        }
+        _ => CommandKind::Other,
+    })
+}

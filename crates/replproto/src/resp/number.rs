@@ -1,0 +1,106 @@
+//! Strict decimal headers (`*<n>\r\n`, `$<n>\r\n`, `:<n>\r\n`), parsed with nom.
+
+use nom::bytes::streaming::tag;
+use nom::character::streaming::digit1;
+use nom::combinator::{opt, recognize};
+use nom::sequence::{pair, terminated};
+use nom::{IResult, Parser};
+
+use super::RespError;
+
+/// Longest header line we wait for: a type byte, a sign, 20 digits and CRLF.
+pub(crate) const MAX_HEADER_LEN: usize = 24;
+
+/// Outcome of parsing one header after its type byte.
+pub(crate) enum Header {
+    /// The value and the bytes the whole header used (type byte included).
+    Complete(i64, usize),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+fn signed_digits(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    terminated(
+        recognize(pair(opt(tag(&b"-"[..])), digit1)),
+        tag(&b"\r\n"[..]),
+    )
+    .parse(input)
+}
+
+/// Parses the decimal that follows the type byte at `input[0]`.
+pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
+    match signed_digits(&input[1..]) {
+        Ok((rest, digits)) => {
+            let value = parse_i64(digits).ok_or(RespError::InvalidLength)?;
+            Ok(Header::Complete(value, input.len() - rest.len()))
+        }
+        Err(nom::Err::Incomplete(_)) if input.len() >= MAX_HEADER_LEN => {
+            Err(RespError::HeaderTooLong)
+        }
+        Err(nom::Err::Incomplete(_)) => Ok(Header::Incomplete),
+        Err(_) => Err(RespError::InvalidLength),
+    }
+}
+
+/// Redis's strict integer rule: optional `-`, no `+`, no leading zeros, fits in an i64.
+pub fn parse_i64(digits: &[u8]) -> Option<i64> {
+    let (negative, body) = match digits.split_first() {
+        Some((b'-', body)) => (true, body),
+        _ => (false, digits),
+    };
+    if body.is_empty() || (body[0] == b'0' && body.len() > 1) || (negative && body == b"0") {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &b in body {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(b - b'0');
+        value = if negative {
+            value.checked_mul(10)?.checked_sub(digit)?
+        } else {
+            value.checked_mul(10)?.checked_add(digit)?
+        };
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+5",
+            b"05",
+            b"-0",
+            b"9223372036854775808",
+            b"1a",
+            b" 1",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn headers_wait_then_complete() {
+        assert!(matches!(header(b"*3"), Ok(Header::Incomplete)));
+        assert!(matches!(header(b"*3\r"), Ok(Header::Incomplete)));
+        assert!(matches!(header(b"*3\r\n"), Ok(Header::Complete(3, 4))));
+        assert!(matches!(header(b"$-1\r\nxx"), Ok(Header::Complete(-1, 5))));
+        assert_eq!(header(b"$1x\r\n").err(), Some(RespError::InvalidLength));
+        assert_eq!(header(b"$0123\r\n").err(), Some(RespError::InvalidLength));
+        assert_eq!(
+            header(b"$11111111111111111111111111").err(),
+            Some(RespError::HeaderTooLong)
+        );
+    }
+}
