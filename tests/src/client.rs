@@ -192,6 +192,59 @@ impl Client {
         replicas.into_iter().map(|(_, replica)| replica).collect()
     }
 
+    /// The state and acknowledged offset of the replica that announced `port`, if the master
+    /// lists one.
+    pub fn replica_at(&mut self, port: u16) -> Option<(String, u64)> {
+        self.replica_offsets()
+            .into_iter()
+            .find(|(_, p, _, _)| *p == port)
+            .map(|(_, _, state, offset)| (state, offset))
+    }
+
+    /// From one `INFO replication`: the master's `master_repl_offset` and the offset the
+    /// replica that announced `port` acknowledged, if the master lists it as `online`.
+    pub fn online_replica_offset(&mut self, port: u16) -> (u64, Option<u64>) {
+        let info = self.info_replication();
+        let master = info
+            .get("master_repl_offset")
+            .and_then(|v| v.parse().ok())
+            .expect("INFO replication has a numeric master_repl_offset");
+        let port = format!("port={port},");
+        let acked = info
+            .iter()
+            .filter(|(key, _)| key.starts_with("slave"))
+            .map(|(_, value)| value)
+            .find(|value| value.contains(&port) && value.contains("state=online"))
+            .and_then(|value| {
+                value
+                    .split(',')
+                    .find_map(|field| field.strip_prefix("offset="))?
+                    .parse()
+                    .ok()
+            });
+        (master, acked)
+    }
+
+    /// The `dbN:keys=..,expires=..` lines of `INFO keyspace`, reduced to
+    /// `dbN -> (keys, expires)`.
+    pub fn keyspace(&mut self) -> HashMap<String, (u64, u64)> {
+        self.info("keyspace")
+            .into_iter()
+            .map(|(db, value)| {
+                let fields: HashMap<&str, u64> = value
+                    .split(',')
+                    .filter_map(|f| f.split_once('='))
+                    .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                    .collect();
+                let counts = (
+                    fields.get("keys").copied().unwrap_or(0),
+                    fields.get("expires").copied().unwrap_or(0),
+                );
+                (db, counts)
+            })
+            .collect()
+    }
+
     /// The `master_repl_offset` of `INFO replication`.
     pub fn master_repl_offset(&mut self) -> u64 {
         let info = self.info_replication();

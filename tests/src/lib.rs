@@ -4,15 +4,24 @@
 //! * [`Client`] is a tiny blocking client with its own RESP reader/writer, used for assertions.
 //! * [`CutProxy`] forwards TCP traffic and can cut or refuse connections on demand.
 //! * [`wait_until`] / [`wait_for`] poll a condition with a deadline instead of sleeping.
+//! * [`FollowerThread`] runs a `replproto_std::Follower` on a thread and hands its events over.
+//! * [`Redis`] names the server version a scenario runs against.
 
 mod client;
+mod follow;
 mod proxy;
 mod server;
+mod version;
 mod wait;
 
 pub use client::{Client, Reply, SyncStats};
+pub use follow::{
+    assert_contiguous, commands, full_sync, summary, words, Delivered, FollowerThread, FullSync,
+    RECONNECT_DELAY,
+};
 pub use proxy::CutProxy;
 pub use server::RedisServer;
+pub use version::{Redis, REDIS6_ENV};
 pub use wait::{wait_for, wait_until};
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -32,4 +41,12 @@ pub fn free_port() -> u16 {
 /// The value [`Client::set_keys`] stores under key `{prefix}:{i}`, for checking a replica's copy.
 pub fn workload_value(prefix: &str, i: u64) -> String {
     format!("{prefix}-value-{i}")
+}
+
+/// Milliseconds since the Unix epoch, as the server's clock counts them.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as u64
 }

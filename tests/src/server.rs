@@ -46,8 +46,15 @@ impl RedisServer {
     /// Panics if the binary cannot be found (a missing server is a failure, never a skip), or if
     /// the server does not come up.
     pub fn start(extra_args: &[&str]) -> RedisServer {
-        let binary = std::env::var_os(SERVER_ENV).unwrap_or_else(|| "redis-server".into());
-        RedisServer::start_with(Path::new(&binary), extra_args)
+        RedisServer::start_with(&RedisServer::default_binary(), extra_args)
+    }
+
+    /// The binary [`RedisServer::start`] runs: `$REPLPROTO_REDIS_SERVER`, else `redis-server`
+    /// (looked up in `PATH`).
+    pub fn default_binary() -> PathBuf {
+        std::env::var_os(SERVER_ENV)
+            .unwrap_or_else(|| "redis-server".into())
+            .into()
     }
 
     /// Like [`RedisServer::start`], with an explicit server binary (for example another Redis
@@ -57,6 +64,20 @@ impl RedisServer {
     ///
     /// As [`RedisServer::start`].
     pub fn start_with(binary: &Path, extra_args: &[&str]) -> RedisServer {
+        RedisServer::start_with_files(binary, &[], extra_args)
+    }
+
+    /// Like [`RedisServer::start_with`], with `files` (name, contents) written into the
+    /// server's dir before it starts, for example a `dump.rdb` for it to load.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`], and if a file cannot be written.
+    pub fn start_with_files(
+        binary: &Path,
+        files: &[(&str, &[u8])],
+        extra_args: &[&str],
+    ) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "replproto-e2e-{}-{}",
             std::process::id(),
@@ -64,6 +85,10 @@ impl RedisServer {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        for (name, contents) in files {
+            let path = dir.join(name);
+            fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
         let password = extra_args
             .iter()
             .position(|a| *a == "--requirepass")

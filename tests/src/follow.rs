@@ -1,0 +1,305 @@
+//! Runs a [`replproto_std::Follower`] on a background thread and hands its events to the test
+//! thread over a channel, so the test can write to the master while it waits for events with a
+//! deadline.
+
+use std::collections::VecDeque;
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use replproto::rdb::ChecksumStatus;
+use replproto::replica::{Command, Event, HandshakeCommand, ReplicaConfig, SnapshotFraming};
+use replproto::{Checkpoint, Offset, ReplId};
+use replproto_std::Follower;
+
+/// Pause between a link's end and the next attempt: short, to keep the tests quick.
+pub const RECONNECT_DELAY: Duration = Duration::from_millis(50);
+
+/// How many recent events a timeout message shows.
+const HISTORY: usize = 40;
+
+/// One event of the follower, with the checkpoint it held right after it (for
+/// [`Event::Closed`]: the checkpoint the next link resumes from).
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The event.
+    pub event: Event,
+    /// [`Follower::checkpoint`] right after the event.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A follower running on its own thread.
+///
+/// Dropping it asks the thread to stop after its current link: declare it after the servers
+/// and proxies it talks to, so it is dropped first and never reconnects to a port the test no
+/// longer owns.
+#[derive(Debug)]
+pub struct FollowerThread {
+    events: Receiver<Result<Delivered, String>>,
+    stop: Arc<AtomicBool>,
+    history: Mutex<VecDeque<String>>,
+}
+
+impl FollowerThread {
+    /// Follows the master at `addr` with `config` and a [`RECONNECT_DELAY`] between links.
+    pub fn start(addr: impl ToSocketAddrs, config: ReplicaConfig) -> FollowerThread {
+        FollowerThread::spawn(Follower::new(addr, config).with_reconnect_delay(RECONNECT_DELAY))
+    }
+
+    /// Runs `follower` on a new thread.
+    pub fn spawn(mut follower: Follower) -> FollowerThread {
+        let (tx, events) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        thread::Builder::new()
+            .name("follower".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::SeqCst) {
+                    let item = match follower.next_event() {
+                        Ok(event) => Ok(Delivered {
+                            event,
+                            checkpoint: follower.checkpoint(),
+                        }),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if tx.send(item).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn the follower thread");
+        FollowerThread {
+            events,
+            stop,
+            history: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The next event, or `None` if none came within `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the follower could not connect (every test keeps its master or proxy
+    /// listening), or if its thread ended.
+    pub fn next_within(&self, timeout: Duration) -> Option<Delivered> {
+        match self.events.recv_timeout(timeout) {
+            Ok(Ok(delivered)) => {
+                self.remember(&delivered.event);
+                Some(delivered)
+            }
+            Ok(Err(e)) => panic!("the follower could not connect: {e}{}", self.recent()),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the follower thread ended{}", self.recent())
+            }
+        }
+    }
+
+    /// The next event, if one is already waiting.
+    pub fn try_next(&self) -> Option<Delivered> {
+        self.next_within(Duration::ZERO)
+    }
+
+    /// The next event.
+    ///
+    /// # Panics
+    ///
+    /// Panics naming `what` if none comes within `timeout`.
+    pub fn next(&self, what: &str, timeout: Duration) -> Delivered {
+        self.next_within(timeout).unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}{}",
+                self.recent()
+            )
+        })
+    }
+
+    /// Every event up to and including the first one for which `done` is true.
+    ///
+    /// # Panics
+    ///
+    /// Panics naming `what` if that event does not come within `timeout`.
+    pub fn until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&Event) -> bool,
+    ) -> Vec<Delivered> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let delivered = self.next_within(left).unwrap_or_else(|| {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}{}",
+                    self.recent()
+                )
+            });
+            let finished = done(&delivered.event);
+            seen.push(delivered);
+            if finished {
+                return seen;
+            }
+        }
+    }
+
+    fn remember(&self, event: &Event) {
+        let mut history = self.history.lock().unwrap();
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(summary(event));
+    }
+
+    /// The last events received, for failure messages.
+    fn recent(&self) -> String {
+        let history = self.history.lock().unwrap();
+        let mut text = String::from("; last events received:");
+        for line in history.iter() {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
+        text
+    }
+}
+
+impl Drop for FollowerThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A one-line description of an event (a snapshot chunk by its size only).
+pub fn summary(event: &Event) -> String {
+    match event {
+        Event::SnapshotChunk(chunk) => format!("SnapshotChunk({} bytes)", chunk.len()),
+        Event::Command(cmd) => format!(
+            "Command {:?} db={} offset={}..={}",
+            words(cmd),
+            cmd.db,
+            cmd.start_offset(),
+            cmd.offset
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A command as text: the name upper-cased, then its arguments.
+pub fn words(cmd: &Command) -> Vec<String> {
+    cmd.frame
+        .args()
+        .enumerate()
+        .map(|(i, arg)| {
+            let text = String::from_utf8_lossy(arg).into_owned();
+            if i == 0 {
+                text.to_ascii_uppercase()
+            } else {
+                text
+            }
+        })
+        .collect()
+}
+
+/// The commands among `delivered`, in order.
+pub fn commands(delivered: &[Delivered]) -> Vec<Command> {
+    delivered
+        .iter()
+        .filter_map(|d| match &d.event {
+            Event::Command(cmd) => Some(cmd.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a link that ran a full sync reported, from its first event to `SnapshotEnd`.
+#[derive(Debug, Clone)]
+pub struct FullSync {
+    /// The replies to the handshake commands, in order, as text.
+    pub handshake: Vec<(HandshakeCommand, String)>,
+    /// The replication id of `+FULLRESYNC`.
+    pub replid: ReplId,
+    /// The offset of `+FULLRESYNC`: the last stream byte the snapshot holds.
+    pub offset: Offset,
+    /// The snapshot's framing.
+    pub framing: SnapshotFraming,
+    /// The snapshot's bytes, every chunk concatenated.
+    pub rdb: Vec<u8>,
+    /// The size `SnapshotEnd` reported.
+    pub size: u64,
+    /// The checksum outcome `SnapshotEnd` reported.
+    pub checksum: ChecksumStatus,
+    /// The database `SnapshotEnd` says the stream starts in.
+    pub db: u32,
+}
+
+/// Reads the events of a full sync: handshake replies, then exactly `FullResync`,
+/// `SnapshotBegin`, the chunks and `SnapshotEnd`, which must be the last event given.
+///
+/// # Panics
+///
+/// Panics, listing the events, if they are not in that shape.
+pub fn full_sync(delivered: &[Delivered]) -> FullSync {
+    let fail = |why: &str| -> ! {
+        let list: Vec<String> = delivered.iter().map(|d| summary(&d.event)).collect();
+        panic!("{why}; events:\n  {}", list.join("\n  "))
+    };
+    let mut events = delivered.iter().map(|d| &d.event).peekable();
+    let mut handshake = Vec::new();
+    while let Some(Event::HandshakeReply { command, reply }) = events.peek() {
+        handshake.push((*command, String::from_utf8_lossy(reply).into_owned()));
+        events.next();
+    }
+    let Some(Event::FullResync { replid, offset }) = events.next() else {
+        fail("expected FullResync after the handshake replies")
+    };
+    let Some(Event::SnapshotBegin { framing }) = events.next() else {
+        fail("expected SnapshotBegin after FullResync")
+    };
+    let mut rdb = Vec::new();
+    loop {
+        match events.next() {
+            Some(Event::SnapshotChunk(chunk)) => rdb.extend_from_slice(chunk),
+            Some(Event::SnapshotEnd { size, checksum, db }) => {
+                if events.next().is_some() {
+                    fail("events after SnapshotEnd");
+                }
+                return FullSync {
+                    handshake,
+                    replid: *replid,
+                    offset: *offset,
+                    framing: *framing,
+                    rdb,
+                    size: *size,
+                    checksum: *checksum,
+                    db: *db,
+                };
+            }
+            _ => fail("expected snapshot chunks, then SnapshotEnd"),
+        }
+    }
+}
+
+/// Checks that `commands` follow each other without a gap or an overlap, the first one
+/// starting right after `after`, and returns the offset of the last one (`after` if none).
+///
+/// # Panics
+///
+/// Panics naming the first command that does not start where the previous one ended.
+pub fn assert_contiguous(after: Offset, commands: &[Command]) -> Offset {
+    let mut last = after;
+    for cmd in commands {
+        assert_eq!(
+            cmd.start_offset(),
+            last.advanced(1),
+            "{:?} (offset {}) does not start right after offset {last}",
+            words(cmd),
+            cmd.offset
+        );
+        assert!(cmd.offset > last, "{:?} has an empty frame", words(cmd));
+        last = cmd.offset;
+    }
+    last
+}
