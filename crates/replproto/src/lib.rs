@@ -90,6 +90,7 @@
 
 pub mod checkpoint;
 pub mod limits;
+pub mod master;
 pub mod offset;
 pub mod rdb;
 pub mod replica;
