@@ -92,6 +92,7 @@ pub mod checkpoint;
 pub mod limits;
 pub mod master;
 pub mod offset;
+mod outbox;
 pub mod rdb;
 pub mod replica;
 pub mod replid;

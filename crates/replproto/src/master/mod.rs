@@ -3,7 +3,13 @@
 mod backlog;
 mod decision;
 mod ids;
+mod node;
 
 pub use backlog::{Backlog, BacklogWindow, DEFAULT_BACKLOG_SIZE, MIN_BACKLOG_SIZE};
 pub use decision::{decide_psync, FullResyncReason, PsyncDecision, INVALID_OFFSET};
 pub use ids::ReplicationIds;
+pub use node::{
+    Master, MasterConfig, MasterEvent, ReplicaStatus, Role, SessionId, SyncStats, NOMASTERLINK,
+    NOREPLICAS,
+};
+pub mod session;

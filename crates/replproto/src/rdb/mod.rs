@@ -47,6 +47,9 @@ pub const OP_AUX: u8 = 0xFA;
 /// Opcode marking the end of the RDB data (followed by the checksum trailer).
 pub const OP_EOF: u8 = 0xFF;
 
+mod writer;
+pub use writer::{RdbWriter, WRITE_VERSION};
+
 /// Smallest RDB with a trailer: magic, EOF opcode, checksum.
 const MIN_LEN_WITH_CHECKSUM: u64 = (MAGIC_LEN + 1 + CHECKSUM_LEN) as u64;
 
