@@ -23,12 +23,12 @@ impl Offset {
     /// This offset moved forward by `bytes`.
     #[must_use]
     pub const fn advanced(self, bytes: u64) -> Offset {
-        Offset(self.0 + bytes)
+        Offset(self.0.saturating_add(bytes))
     }
 
     /// The first byte after this offset: what `PSYNC` asks for.
     pub const fn next_byte(self) -> u64 {
-        self.0 + 1
+        self.0.saturating_add(1)
     }
 }
 

@@ -164,7 +164,7 @@ fn cut_link_resumes_with_continue_and_loses_nothing() {
     for i in 10..20 {
         master.propagate(Some(0), &["SET", &format!("k{i}"), "v"]);
     }
-    let mut pair = Pair::connect(master, ReplicaConfig::new(7777), checkpoint, t0);
+    let pair = Pair::connect(master, ReplicaConfig::new(7777), checkpoint, t0);
     assert!(pair
         .events
         .iter()

@@ -33,7 +33,7 @@ fn model(
     if req_id.starts_with('?') {
         return PsyncDecision::FullResync(FullResyncReason::Requested);
     }
-    let same = |a: &str, b: &str| a.to_ascii_lowercase() == b.to_ascii_lowercase();
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     if !(same(req_id, replid) || (same(req_id, replid2) && s <= second)) {
         return PsyncDecision::FullResync(FullResyncReason::UnknownHistory);
     }

@@ -84,6 +84,8 @@ pub enum ProtocolError {
     InlineCommand,
     /// `SELECT` without a valid database number.
     BadSelect,
+    /// The stream offset would pass the largest offset Redis can represent (`i64::MAX`).
+    OffsetOverflow,
     /// An open `MULTI` grew past the transaction limit.
     TransactionTooLarge {
         /// The configured limit.
@@ -117,6 +119,9 @@ impl fmt::Display for ProtocolError {
                 f.write_str("master sent an inline command in the replication stream")
             }
             ProtocolError::BadSelect => f.write_str("SELECT without a valid database number"),
+            ProtocolError::OffsetOverflow => {
+                f.write_str("stream offset past the largest signed 64-bit value")
+            }
             ProtocolError::TransactionTooLarge { limit } => {
                 write!(f, "open transaction exceeds {limit} bytes")
             }

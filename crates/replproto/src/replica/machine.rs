@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::resp::{parse_line, write_decimal};
+use crate::resp::{parse_line, write_unsigned};
 use crate::{Checkpoint, Offset, ReplId};
 
 use super::snapshot::{Payload, MARK_LEN};
@@ -151,19 +151,15 @@ impl Replica {
             State::Closed(_) => Step::Wait,
             State::AwaitPong(_) => self.on_line(now, |this, line| this.pong(line)),
             State::AwaitReplies(_) => self.on_line(now, |this, line| this.handshake_reply(line)),
-            State::AwaitPsync(_) => self.on_line(now, |this, line| this.psync_reply(line)),
+            State::AwaitPsync(_) => self.on_line(now, |this, line| this.psync_reply(line, now)),
             State::AwaitSnapshot(_) => self.on_line(now, |this, line| this.snapshot_header(line)),
             State::Transfer(t) => {
-                let had = self.input.len();
                 let finished = match t.payload.take(&mut self.input, &mut self.events) {
                     Ok(f) => f,
                     Err(e) => {
                         return Step::Close(CloseReason::Protocol(ProtocolError::Snapshot(e)))
                     }
                 };
-                if self.input.len() != had {
-                    self.last_io = now;
-                }
                 match finished {
                     None => Step::Wait,
                     Some(done) => self.snapshot_done(done, now),
@@ -248,7 +244,7 @@ impl Replica {
         Step::enter(State::AwaitPsync(AwaitPsync))
     }
 
-    fn psync_reply(&mut self, line: Bytes) -> Step {
+    fn psync_reply(&mut self, line: Bytes, now: Instant) -> Step {
         self.report(HandshakeCommand::Psync, &line);
         if line.starts_with(b"+FULLRESYNC") {
             return match parse_fullresync(&line) {
@@ -267,7 +263,7 @@ impl Replica {
             };
         }
         if line.starts_with(b"+CONTINUE") {
-            return self.continue_reply(line);
+            return self.continue_reply(line, now);
         }
         if line.starts_with(b"-NOMASTERLINK")
             || line.starts_with(b"-LOADING")
@@ -290,7 +286,7 @@ impl Replica {
         }))
     }
 
-    fn continue_reply(&mut self, line: Bytes) -> Step {
+    fn continue_reply(&mut self, line: Bytes, now: Instant) -> Step {
         let Some(resume) = self.resume else {
             return Step::Close(CloseReason::Protocol(ProtocolError::UnrequestedContinue));
         };
@@ -328,7 +324,7 @@ impl Replica {
         );
         Step::enter(State::Streaming(Streaming {
             stream,
-            next_ack: None,
+            next_ack: Some(now + self.config.ack_period),
         }))
     }
 
@@ -425,9 +421,9 @@ fn parse_fullresync(line: &[u8]) -> Option<(ReplId, Offset)> {
 /// Appends `REPLCONF ACK <offset>`.
 pub(super) fn encode_ack(output: &mut bytes::BytesMut, offset: Offset) {
     let mut digits = bytes::BytesMut::with_capacity(20);
-    write_decimal(&mut digits, offset.get() as i64);
+    write_unsigned(&mut digits, offset.get());
     output.extend_from_slice(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$");
-    write_decimal(output, digits.len() as i64);
+    write_unsigned(output, digits.len() as u64);
     output.extend_from_slice(b"\r\n");
     output.extend_from_slice(&digits);
     output.extend_from_slice(b"\r\n");

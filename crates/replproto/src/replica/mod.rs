@@ -128,7 +128,9 @@ impl Replica {
         if self.is_closed() || data.is_empty() {
             return;
         }
-        if self.state.phase() == Phase::Streaming {
+        // Any byte of a snapshot or of the stream shows the master is alive; during the
+        // handshake only complete lines count, as in Redis.
+        if matches!(self.state.phase(), Phase::Transfer | Phase::Streaming) {
             self.last_io = now;
         }
         self.input.extend_from_slice(data);
@@ -141,7 +143,9 @@ impl Replica {
         if self.is_closed() || data.is_empty() {
             return;
         }
-        if self.state.phase() == Phase::Streaming {
+        // Any byte of a snapshot or of the stream shows the master is alive; during the
+        // handshake only complete lines count, as in Redis.
+        if matches!(self.state.phase(), Phase::Transfer | Phase::Streaming) {
             self.last_io = now;
         }
         if self.input.is_empty() {
@@ -295,7 +299,7 @@ impl Replica {
         match self.resume {
             Some(resume) => {
                 let mut next = BytesMut::new();
-                crate::resp::write_decimal(&mut next, resume.offset.next_byte() as i64);
+                crate::resp::write_unsigned(&mut next, resume.offset.next_byte());
                 encode_command(
                     &mut self.output,
                     &[&b"PSYNC"[..], resume.replid.as_bytes(), &next],

@@ -118,14 +118,14 @@ impl Stream {
                 Decoded::Incomplete => return Ok(()),
                 Decoded::Keepalive { len } => {
                     input.advance(len);
-                    self.read = self.read.advanced(len as u64);
+                    self.advance_read(len)?;
                     continue;
                 }
                 Decoded::Inline { .. } => return Err(ProtocolError::InlineCommand),
                 Decoded::Command { len, args } => (len, args),
             };
             let frame = CommandFrame::new(input.split_to(len).freeze(), args);
-            self.read = self.read.advanced(len as u64);
+            self.advance_read(len)?;
             let kind = classify(&frame)?;
             match kind {
                 CommandKind::Select(db) => self.db = db,
@@ -165,6 +165,14 @@ impl Stream {
                 }
             }
         }
+    }
+
+    fn advance_read(&mut self, len: usize) -> Result<(), ProtocolError> {
+        self.read = self.read.advanced(len as u64);
+        if self.read.get() > i64::MAX as u64 {
+            return Err(ProtocolError::OffsetOverflow);
+        }
+        Ok(())
     }
 
     fn mark_applied(&mut self) {

@@ -6,9 +6,17 @@ use super::Frame;
 
 /// Appends the decimal digits of `value` to `out`.
 pub fn write_decimal(out: &mut BytesMut, value: i64) {
+    if value < 0 {
+        out.put_u8(b'-');
+    }
+    write_unsigned(out, value.unsigned_abs());
+}
+
+/// Appends the decimal digits of an unsigned `value` to `out`.
+pub fn write_unsigned(out: &mut BytesMut, value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut rest = value.unsigned_abs();
+    let mut rest = value;
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
@@ -16,9 +24,6 @@ pub fn write_decimal(out: &mut BytesMut, value: i64) {
         if rest == 0 {
             break;
         }
-    }
-    if value < 0 {
-        out.put_u8(b'-');
     }
     out.put_slice(&digits[at..]);
 }

@@ -20,7 +20,7 @@ mod number;
 pub use command::{ArgSpan, CommandDecoder, CommandFrame, Decoded, INLINE_ARGS};
 pub use encode::{
     encode_array_header, encode_bulk, encode_command, encode_error, encode_frame, encode_integer,
-    encode_simple, write_decimal,
+    encode_simple, write_decimal, write_unsigned,
 };
 pub use error::RespError;
 pub use frame::{decode_frame, Frame};

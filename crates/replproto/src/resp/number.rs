@@ -30,6 +30,10 @@ fn signed_digits(input: &[u8]) -> IResult<&[u8], &[u8]> {
 /// Parses the decimal that follows the type byte at `input[0]`.
 pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
     match signed_digits(&input[1..]) {
+        Ok((rest, _)) if input.len() - rest.len() >= MAX_HEADER_LEN => {
+            // The same verdict as when the header arrives a byte at a time.
+            Err(RespError::HeaderTooLong)
+        }
         Ok((rest, digits)) => {
             let value = parse_i64(digits).ok_or(RespError::InvalidLength)?;
             Ok(Header::Complete(value, input.len() - rest.len()))

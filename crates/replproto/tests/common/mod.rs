@@ -10,14 +10,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use replproto::replica::{CloseReason, Event, Replica, ReplicaConfig};
 use replproto::{Checkpoint, Offset, ReplId};
 
 /// The recorded conversations of real servers, beside the repository checkout.
-pub const TRANSCRIPTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/transcripts/"
-);
+pub const TRANSCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/transcripts/");
 
 /// Server versions with a transcript folder.
 pub const VERSIONS: [&str; 2] = ["redis-7.0.15", "redis-6.0.9"];
@@ -123,7 +121,10 @@ impl JsonParser<'_> {
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -263,6 +264,9 @@ pub struct Scenario {
     pub name: String,
     pub conns: Vec<Conn>,
     pub decoded: Vec<DecodedLine>,
+    /// The port the real replica listened on (`<scenario>.notes.json`), which it announces
+    /// with `REPLCONF listening-port` when it gets that far.
+    pub replica_port: Option<u16>,
 }
 
 impl Scenario {
@@ -381,13 +385,22 @@ pub fn load_scenario(version: &'static str, name: &str) -> Scenario {
         }
     }
     let decoded_path = format!("{TRANSCRIPTS}{version}/{name}.decoded.txt");
-    let decoded = fs::read_to_string(&decoded_path)
-        .unwrap_or_else(|e| panic!("reading {decoded_path}: {e}"));
+    let decoded =
+        fs::read_to_string(&decoded_path).unwrap_or_else(|e| panic!("reading {decoded_path}: {e}"));
+    let notes_path = format!("{TRANSCRIPTS}{version}/{name}.notes.json");
+    let notes = fs::read_to_string(&notes_path).unwrap_or_default();
+    let replica_port = notes.find("started replica pid=").and_then(|at| {
+        let rest = &notes[at..];
+        let port = &rest[rest.find(" port=")? + 6..];
+        let end = port.find(|c: char| !c.is_ascii_digit())?;
+        port[..end].parse().ok()
+    });
     Scenario {
         version,
         name: name.to_owned(),
         conns,
         decoded: parse_decoded(&decoded),
+        replica_port,
     }
 }
 
@@ -615,9 +628,14 @@ impl RealReplica {
         real
     }
 
-    /// A configuration that makes our replica introduce itself the same way.
-    pub fn config(&self) -> ReplicaConfig {
-        let mut config = ReplicaConfig::new(self.listening_port.expect("listening-port sent"));
+    /// A configuration that makes our replica introduce itself the same way; `port` is used
+    /// when the real replica was refused before it announced its own.
+    pub fn config(&self, port: Option<u16>) -> ReplicaConfig {
+        let port = self
+            .listening_port
+            .or(port)
+            .expect("listening port of the replica");
+        let mut config = ReplicaConfig::new(port);
         if let Some((user, password)) = &self.auth {
             config = match user {
                 Some(user) => config.with_user(user.clone(), password.clone()),
@@ -681,7 +699,7 @@ pub fn all_connections() -> &'static [ConnCase] {
                     }
                     cases.push(ConnCase {
                         label: format!("{version}/{name}/c{}", conn.id),
-                        config: real.config(),
+                        config: real.config(scenario.replica_port),
                         resume: real.resume(),
                         chunks: conn.chunks(Dir::M2r).map(|c| c.bytes.clone()).collect(),
                     });
@@ -691,6 +709,20 @@ pub fn all_connections() -> &'static [ConnCase] {
         assert!(cases.len() > 40, "transcripts missing: {}", cases.len());
         cases
     })
+}
+
+/// A proptest configuration running `cases` cases (or `PROPTEST_CASES`, for a deeper run) and
+/// keeping failures in `file`.
+pub fn prop_config(cases: u32, file: &'static str) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        ..ProptestConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
