@@ -192,15 +192,6 @@ impl Client {
         replicas.into_iter().map(|(_, replica)| replica).collect()
     }
 
-    /// The state and acknowledged offset of the replica that announced `port`, if the master
-    /// lists one.
-    pub fn replica_at(&mut self, port: u16) -> Option<(String, u64)> {
-        self.replica_offsets()
-            .into_iter()
-            .find(|(_, p, _, _)| *p == port)
-            .map(|(_, _, state, offset)| (state, offset))
-    }
-
     /// From one `INFO replication`: the master's `master_repl_offset` and the offset the
     /// replica that announced `port` acknowledged, if the master lists it as `online`.
     pub fn online_replica_offset(&mut self, port: u16) -> (u64, Option<u64>) {
@@ -223,6 +214,11 @@ impl Client {
                     .ok()
             });
         (master, acked)
+    }
+
+    /// Whether the master lists the replica that announced `port` as `online`.
+    pub fn replica_online(&mut self, port: u16) -> bool {
+        self.online_replica_offset(port).1.is_some()
     }
 
     /// The `dbN:keys=..,expires=..` lines of `INFO keyspace`, reduced to

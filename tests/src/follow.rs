@@ -15,6 +15,8 @@ use replproto::replica::{Command, Event, HandshakeCommand, ReplicaConfig, Snapsh
 use replproto::{Checkpoint, Offset, ReplId};
 use replproto_std::Follower;
 
+use crate::Client;
+
 /// Pause between a link's end and the next attempt: short, to keep the tests quick.
 pub const RECONNECT_DELAY: Duration = Duration::from_millis(50);
 
@@ -302,4 +304,58 @@ pub fn assert_contiguous(after: Offset, commands: &[Command]) -> Offset {
         last = cmd.offset;
     }
     last
+}
+
+/// Splits a run of events into links: every part but the last ends with its `Closed` event.
+pub fn links(delivered: &[Delivered]) -> Vec<&[Delivered]> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, d) in delivered.iter().enumerate() {
+        if matches!(d.event, Event::Closed(_)) {
+            parts.push(&delivered[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < delivered.len() {
+        parts.push(&delivered[start..]);
+    }
+    parts
+}
+
+/// Waits until the master (through `master`) lists the replica that announced `port` online
+/// with an acknowledged offset equal to its own `master_repl_offset`, and the follower's last
+/// command ends at that same offset. Commands arriving meanwhile must continue the stream
+/// after `last`, which follows them.
+///
+/// # Panics
+///
+/// Panics with the offsets last seen if that does not happen within `timeout`, or if an event
+/// other than a command arrives.
+pub fn wait_settled(
+    follower: &FollowerThread,
+    master: &mut Client,
+    port: u16,
+    last: &mut Offset,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        while let Some(d) = follower.try_next() {
+            match d.event {
+                Event::Command(cmd) => *last = assert_contiguous(*last, &[cmd]),
+                other => panic!("unexpected event while streaming: {}", summary(&other)),
+            }
+        }
+        let (master_offset, acked) = master.online_replica_offset(port);
+        if acked == Some(master_offset) && *last == Offset(master_offset) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "after {timeout:?}: the master is at offset {master_offset} and lists our \
+                 replica (port {port}) online at {acked:?}; our last command ends at {last}"
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -16,8 +16,8 @@ mod wait;
 
 pub use client::{Client, Reply, SyncStats};
 pub use follow::{
-    assert_contiguous, commands, full_sync, summary, words, Delivered, FollowerThread, FullSync,
-    RECONNECT_DELAY,
+    assert_contiguous, commands, full_sync, links, summary, wait_settled, words, Delivered,
+    FollowerThread, FullSync, RECONNECT_DELAY,
 };
 pub use proxy::CutProxy;
 pub use server::RedisServer;
@@ -49,4 +49,19 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_millis() as u64
+}
+
+/// `len` hex digits drawn from `seed` (a xorshift sequence): values that do not compress, so a
+/// snapshot or a backlog grows by about their size.
+pub fn incompressible(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut text = String::with_capacity(len + 16);
+    while text.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        text.push_str(&format!("{x:016x}"));
+    }
+    text.truncate(len);
+    text
 }

@@ -23,17 +23,25 @@ impl Redis {
     ///
     /// # Panics
     ///
-    /// For [`Redis::V6`], if `$REPLPROTO_REDIS6_SERVER` is not set: a missing server is a
-    /// failure, never a skip.
+    /// For [`Redis::V6`], if neither `$REPLPROTO_REDIS6_SERVER` nor the copy scripts/test
+    /// installs exists: a missing server is a failure, never a skip.
     pub fn binary(self) -> PathBuf {
         match self {
             Redis::Default => RedisServer::default_binary(),
-            Redis::V6 => std::env::var_os(REDIS6_ENV).map(PathBuf::from).unwrap_or_else(|| {
-                panic!(
-                    "{REDIS6_ENV} is not set: run scripts/test, which installs Redis 6.0.9 \
-                     into target/redis-6.0.9 and sets it"
-                )
-            }),
+            Redis::V6 => std::env::var_os(REDIS6_ENV)
+                .map(PathBuf::from)
+                .or_else(|| {
+                    // Where scripts/test installs it, for runs of plain `cargo test` afterwards.
+                    let cached = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                        .join("../target/redis-6.0.9/redis_server/bin/redis-server");
+                    cached.exists().then_some(cached)
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "Redis 6.0.9 not found: run scripts/test, which installs it into \
+                         target/redis-6.0.9 (or set {REDIS6_ENV} to a redis-server 6.0.9 binary)"
+                    )
+                }),
         }
     }
 
@@ -56,8 +64,13 @@ impl Redis {
         let server = RedisServer::start_with_files(&self.binary(), files, extra_args);
         let version = server.client().info("server")["redis_version"].clone();
         let expected = match self {
-            Redis::Default => version.split('.').next().and_then(|major| major.parse().ok())
-                >= Some(7u32),
+            Redis::Default => {
+                version
+                    .split('.')
+                    .next()
+                    .and_then(|major| major.parse().ok())
+                    >= Some(7u32)
+            }
             Redis::V6 => version == "6.0.9",
         };
         assert!(

@@ -8,8 +8,8 @@ use replproto::rdb::ChecksumStatus;
 use replproto::replica::{CommandKind, Event, HandshakeCommand, ReplicaConfig, SnapshotFraming};
 use replproto::Offset;
 use replproto_e2e::{
-    assert_contiguous, commands, free_port, full_sync, now_ms, wait_until, words, Client,
-    FollowerThread, Redis, Reply,
+    assert_contiguous, commands, free_port, full_sync, incompressible, now_ms, wait_settled,
+    wait_until, words, Client, FollowerThread, Redis, RedisServer, Reply,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,25 +27,27 @@ const DISKLESS: [&str; 4] = [
 /// Keys written before the sync, so the snapshot holds every kind of record.
 const STRING_KEYS: u64 = 200;
 
+/// A value of 16 to 400 bytes that does not compress much, so the snapshot has some size.
 fn string_value(i: u64) -> String {
-    format!("{i}:").repeat(1 + (i as usize % 50))
+    incompressible(i, 16 * (1 + i as usize % 25))
 }
 
 fn populate(m: &mut Client) {
     for i in 0..STRING_KEYS {
-        assert!(m.cmd(&["SET", &format!("key:{i}"), &string_value(i)]).is_ok());
+        assert!(m
+            .cmd(&["SET", &format!("key:{i}"), &string_value(i)])
+            .is_ok());
     }
-    assert_eq!(m.cmd(&["HSET", "hash", "f1", "v1", "f2", "v2"]), Reply::Int(2));
+    assert_eq!(
+        m.cmd(&["HSET", "hash", "f1", "v1", "f2", "v2"]),
+        Reply::Int(2)
+    );
     assert_eq!(m.cmd(&["RPUSH", "list", "a", "b", "c"]), Reply::Int(3));
     assert_eq!(m.cmd(&["SADD", "set", "x", "y", "z"]), Reply::Int(3));
     assert!(m.cmd(&["SET", "ttl", "v", "EX", "1000"]).is_ok());
     assert!(m.cmd(&["SELECT", "3"]).is_ok());
     assert!(m.cmd(&["SET", "in-db3", "v3"]).is_ok());
     assert!(m.cmd(&["SELECT", "0"]).is_ok());
-}
-
-fn is_online(m: &mut Client, port: u16) -> bool {
-    m.online_replica_offset(port).1.is_some()
 }
 
 /// Full sync with the given master options: the handshake, the framing, the snapshot bytes
@@ -103,7 +105,7 @@ fn full_sync_scenario(redis: Redis, master_args: &[&str], diskless: bool) {
 
     // The master's view: our replica is online, under the id the snapshot belongs to.
     wait_until("the master lists our replica online", TIMEOUT, || {
-        is_online(&mut m, port)
+        m.replica_online(port)
     });
     assert_eq!(
         m.info_replication()["master_replid"],
@@ -114,18 +116,27 @@ fn full_sync_scenario(redis: Redis, master_args: &[&str], diskless: bool) {
 
     // The stream starts right after the snapshot's offset.
     assert!(m.cmd(&["SET", "after-sync", "1"]).is_ok());
-    let delivered = follower.until("SET after-sync", TIMEOUT, |e| {
-        matches!(e, Event::Command(c) if c.frame.is("SET"))
-    });
+    let delivered = follower.until(
+        "SET after-sync",
+        TIMEOUT,
+        |e| matches!(e, Event::Command(c) if c.frame.is("SET")),
+    );
     let cmds = commands(&delivered);
-    assert_eq!(cmds.len(), delivered.len(), "only commands after the snapshot");
+    assert_eq!(
+        cmds.len(),
+        delivered.len(),
+        "only commands after the snapshot"
+    );
     assert_contiguous(sync.offset, &cmds);
     let writes: Vec<Vec<String>> = cmds
         .iter()
         .filter(|c| c.kind != CommandKind::Ping)
         .map(words)
         .collect();
-    assert_eq!(writes, [vec!["SELECT", "0"], vec!["SET", "after-sync", "1"]]);
+    assert_eq!(
+        writes,
+        [vec!["SELECT", "0"], vec!["SET", "after-sync", "1"]]
+    );
 
     // The bytes are a valid RDB of the master's data set: a second server loads them.
     let loaded = redis.start_with_files(&[("dump.rdb", &sync.rdb)], &[]);
@@ -166,7 +177,7 @@ fn full_sync_disk_framing_redis6() {
 
 /// Starts a master of `redis`, follows it, and returns once the master lists the follower
 /// online, with the offset the stream starts after.
-fn synced(redis: Redis, port: u16) -> (replproto_e2e::RedisServer, FollowerThread, Offset) {
+fn synced(redis: Redis, port: u16) -> (RedisServer, FollowerThread, Offset) {
     let master = redis.start(&NO_DELAY);
     let follower = FollowerThread::start(master.addr(), ReplicaConfig::new(port));
     let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
@@ -174,7 +185,7 @@ fn synced(redis: Redis, port: u16) -> (replproto_e2e::RedisServer, FollowerThrea
     }));
     let mut m = master.client();
     wait_until("the master lists our replica online", TIMEOUT, || {
-        is_online(&mut m, port)
+        m.replica_online(port)
     });
     (master, follower, sync.offset)
 }
@@ -208,14 +219,19 @@ fn writes_in_order_scenario(redis: Redis) {
     assert!(m.cmd(&["SELECT", "0"]).is_ok());
     assert!(m.cmd(&["SET", "back", "v"]).is_ok());
 
-    let delivered = follower.until("SET back", TIMEOUT, |e| {
-        matches!(e, Event::Command(c) if c.frame.arg(1) == Some(b"back"))
-    });
+    let delivered = follower.until(
+        "SET back",
+        TIMEOUT,
+        |e| matches!(e, Event::Command(c) if c.frame.arg(1) == Some(b"back")),
+    );
     let cmds = commands(&delivered);
     assert_eq!(cmds.len(), delivered.len(), "only commands while streaming");
     let mut last = assert_contiguous(start, &cmds);
 
-    let writes: Vec<_> = cmds.iter().filter(|c| c.kind != CommandKind::Ping).collect();
+    let writes: Vec<_> = cmds
+        .iter()
+        .filter(|c| c.kind != CommandKind::Ping)
+        .collect();
     let mut seen: Vec<Vec<String>> = writes.iter().map(|c| words(c)).collect();
     // The expiry's form depends on the version: 7.0 turns it into an absolute PEXPIREAT.
     let expire_at = 4;
@@ -275,22 +291,10 @@ fn writes_in_order_scenario(redis: Redis) {
 
     // The master's view once the writes stop: our replica acknowledged everything, and our
     // last command ends at the master's own offset.
-    let mut settled = |follower: &FollowerThread, what: &str| {
-        wait_until(what, TIMEOUT, || {
-            while let Some(d) = follower.try_next() {
-                match d.event {
-                    Event::Command(cmd) => last = assert_contiguous(last, &[cmd]),
-                    other => panic!("unexpected event while streaming: {other:?}"),
-                }
-            }
-            let (master_offset, acked) = m.online_replica_offset(port);
-            acked == Some(master_offset) && last == Offset(master_offset)
-        });
-    };
-    settled(&follower, "the master's view to match our offset");
+    wait_settled(&follower, &mut m, port, &mut last, TIMEOUT);
     let mut w = master.client();
     assert_eq!(w.cmd(&["WAIT", "1", "2000"]), Reply::Int(1));
-    settled(&follower, "the master's view to match our offset after WAIT");
+    wait_settled(&follower, &mut m, port, &mut last, TIMEOUT);
 }
 
 #[test]
@@ -305,9 +309,12 @@ fn writes_arrive_in_order_and_offsets_match_redis6() {
 
 /// `WAIT` right after a write, with periodic ACKs far away: only our answer to the master's
 /// `REPLCONF GETACK` can satisfy it, and that answer leaves out the GETACK's own bytes.
+///
+/// Disk framing: after a diskless payload the master starts the stream on an ACK, and drops
+/// one that arrives before it has reaped its snapshot child, counting on the next periodic one.
 fn getack_scenario(redis: Redis) {
     let port = free_port();
-    let master = redis.start(&NO_DELAY);
+    let master = redis.start(&DISK);
     let config = ReplicaConfig::new(port).with_ack_period(Duration::from_secs(3600));
     let follower = FollowerThread::start(master.addr(), config);
     follower.until("the end of the snapshot", TIMEOUT, |e| {
@@ -315,7 +322,7 @@ fn getack_scenario(redis: Redis) {
     });
     let mut m = master.client();
     wait_until("the master lists our replica online", TIMEOUT, || {
-        is_online(&mut m, port)
+        m.replica_online(port)
     });
 
     assert!(m.cmd(&["SET", "before-wait", "1"]).is_ok());
@@ -323,9 +330,11 @@ fn getack_scenario(redis: Redis) {
     assert_eq!(m.cmd(&["WAIT", "1", "2000"]), Reply::Int(1));
     assert!(started.elapsed() < Duration::from_millis(1500));
 
-    let delivered = follower.until("REPLCONF GETACK", TIMEOUT, |e| {
-        matches!(e, Event::Command(c) if c.kind == CommandKind::GetAck)
-    });
+    let delivered = follower.until(
+        "REPLCONF GETACK",
+        TIMEOUT,
+        |e| matches!(e, Event::Command(c) if c.kind == CommandKind::GetAck),
+    );
     let cmds = commands(&delivered);
     let getack = cmds.last().expect("the GETACK");
     assert_eq!(words(getack), ["REPLCONF", "GETACK", "*"]);
