@@ -4,56 +4,45 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use replproto::replica::{Event, Replica, ReplicaConfig};
+use replproto::replica::{Event, Following, Replica, ReplicaConfig};
 use replproto::Checkpoint;
 
 use crate::Link;
 
 /// Follows a master over TCP: connects, runs a [`Link`], and when the link ends reconnects and
-/// resumes from the checkpoint it left (a partial resync when the master still can).
+/// resumes from the checkpoint it left (a partial resync when the master still can). The
+/// carry-over between links is [`Following`]'s.
 #[derive(Debug)]
 pub struct Follower {
-    addrs: Vec<SocketAddr>,
-    resolve_error: Option<String>,
-    config: ReplicaConfig,
-    checkpoint: Option<Checkpoint>,
+    addrs: io::Result<Vec<SocketAddr>>,
+    following: Following,
     link: Option<Link<TcpStream>>,
-    reconnect_delay: Duration,
     connect_timeout: Duration,
-    next_attempt: Option<Instant>,
 }
 
 impl Follower {
     /// A follower of the master at `addr`; it connects on the first
     /// [`next_event`](Self::next_event).
     pub fn new(addr: impl ToSocketAddrs, config: ReplicaConfig) -> Self {
-        let (addrs, resolve_error) = match addr.to_socket_addrs() {
-            Ok(addrs) => (addrs.collect(), None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
         Follower {
-            addrs,
-            resolve_error,
-            config,
-            checkpoint: None,
+            addrs: addr.to_socket_addrs().map(Iterator::collect),
+            following: Following::new(config),
             link: None,
-            reconnect_delay: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
-            next_attempt: None,
         }
     }
 
     /// Resumes from a saved checkpoint instead of asking for a full sync.
     #[must_use]
     pub fn with_checkpoint(mut self, checkpoint: Option<Checkpoint>) -> Self {
-        self.checkpoint = checkpoint;
+        self.following = self.following.with_checkpoint(checkpoint);
         self
     }
 
-    /// Pause between a link's end and the next connection attempt (default 1 s).
+    /// Pause between connection attempts (default 1 s).
     #[must_use]
     pub fn with_reconnect_delay(mut self, delay: Duration) -> Self {
-        self.reconnect_delay = delay;
+        self.following = self.following.with_reconnect_delay(delay);
         self
     }
 
@@ -68,7 +57,7 @@ impl Follower {
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         match &self.link {
             Some(link) => link.replica().checkpoint(),
-            None => self.checkpoint,
+            None => self.following.checkpoint(),
         }
     }
 
@@ -84,44 +73,39 @@ impl Follower {
     pub fn next_event(&mut self) -> io::Result<Event> {
         loop {
             if let Some(link) = &mut self.link {
-                match link.next_event() {
-                    Some(event) => {
-                        if let Event::Closed(_) = event {
-                            self.finish_link();
-                        }
-                        return Ok(event);
-                    }
-                    None => self.finish_link(),
+                let event = link.next_event();
+                if !matches!(event, Some(Event::Closed(_)) | None) {
+                    return Ok(event.expect("matched Some"));
                 }
-                continue;
-            }
-            if let Some(at) = self.next_attempt {
-                let now = Instant::now();
-                if at > now {
-                    std::thread::sleep(at - now);
+                if let Some(link) = self.link.take() {
+                    self.following.end_link(link.replica());
+                }
+                match event {
+                    Some(event) => return Ok(event),
+                    None => continue,
                 }
             }
-            self.next_attempt = Some(Instant::now() + self.reconnect_delay);
+            if let Some(at) = self.following.next_attempt() {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            self.following.attempt(Instant::now());
             let stream = self.connect()?;
             let _ = stream.set_nodelay(true);
-            let replica = Replica::new(self.config.clone(), self.checkpoint, Instant::now())
+            let replica = self
+                .following
+                .start_link(Instant::now())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             self.link = Some(Link::new(stream, replica));
         }
     }
 
-    fn finish_link(&mut self) {
-        if let Some(link) = self.link.take() {
-            self.checkpoint = link.into_replica().checkpoint();
-        }
-    }
-
     fn connect(&self) -> io::Result<TcpStream> {
-        if let Some(e) = &self.resolve_error {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, e.clone()));
-        }
+        let addrs = self
+            .addrs
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-        for addr in &self.addrs {
+        for addr in addrs {
             match TcpStream::connect_timeout(addr, self.connect_timeout) {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last = e,

@@ -3,23 +3,24 @@
 use std::io;
 use std::time::Duration;
 
-use replproto::replica::{Event, Replica, ReplicaConfig};
+use replproto::replica::{Event, Following, Replica, ReplicaConfig};
 use replproto::Checkpoint;
 use tokio::net::TcpStream;
 
 use crate::Link;
 
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Follows a master over TCP: connects, runs a [`Link`], and when the link ends reconnects
-/// and resumes from the checkpoint it left.
+/// and resumes from the checkpoint it left. The carry-over between links is [`Following`]'s.
 #[derive(Debug)]
 pub struct Follower {
     addr: String,
-    config: ReplicaConfig,
-    checkpoint: Option<Checkpoint>,
+    following: Following,
     link: Option<Link<TcpStream>>,
-    reconnect_delay: Duration,
     connect_timeout: Duration,
-    next_attempt: Option<tokio::time::Instant>,
 }
 
 impl Follower {
@@ -28,26 +29,23 @@ impl Follower {
     pub fn new(addr: impl Into<String>, config: ReplicaConfig) -> Self {
         Follower {
             addr: addr.into(),
-            config,
-            checkpoint: None,
+            following: Following::new(config),
             link: None,
-            reconnect_delay: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
-            next_attempt: None,
         }
     }
 
     /// Resumes from a saved checkpoint instead of asking for a full sync.
     #[must_use]
     pub fn with_checkpoint(mut self, checkpoint: Option<Checkpoint>) -> Self {
-        self.checkpoint = checkpoint;
+        self.following = self.following.with_checkpoint(checkpoint);
         self
     }
 
-    /// Pause between a link's end and the next connection attempt (default 1 s).
+    /// Pause between connection attempts (default 1 s).
     #[must_use]
     pub fn with_reconnect_delay(mut self, delay: Duration) -> Self {
-        self.reconnect_delay = delay;
+        self.following = self.following.with_reconnect_delay(delay);
         self
     }
 
@@ -62,7 +60,7 @@ impl Follower {
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         match &self.link {
             Some(link) => link.replica().checkpoint(),
-            None => self.checkpoint,
+            None => self.following.checkpoint(),
         }
     }
 
@@ -77,35 +75,32 @@ impl Follower {
     pub async fn next_event(&mut self) -> io::Result<Event> {
         loop {
             if let Some(link) = &mut self.link {
-                match link.next_event().await {
-                    Some(event) => {
-                        if let Event::Closed(_) = event {
-                            self.finish_link();
-                        }
-                        return Ok(event);
-                    }
-                    None => self.finish_link(),
+                let event = link.next_event().await;
+                if !matches!(event, Some(Event::Closed(_)) | None) {
+                    return Ok(event.expect("matched Some"));
                 }
-                continue;
+                if let Some(link) = self.link.take() {
+                    self.following.end_link(link.replica());
+                }
+                match event {
+                    Some(event) => return Ok(event),
+                    None => continue,
+                }
             }
-            if let Some(at) = self.next_attempt {
-                tokio::time::sleep_until(at).await;
+            if let Some(at) = self.following.next_attempt() {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
             }
-            self.next_attempt = Some(tokio::time::Instant::now() + self.reconnect_delay);
-            let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.addr))
+            self.following.attempt(now());
+            let connect = TcpStream::connect(&self.addr);
+            let stream = tokio::time::timeout(self.connect_timeout, connect)
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))??;
             let _ = stream.set_nodelay(true);
-            let now = tokio::time::Instant::now().into_std();
-            let replica = Replica::new(self.config.clone(), self.checkpoint, now)
+            let replica = self
+                .following
+                .start_link(now())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             self.link = Some(Link::new(stream, replica));
-        }
-    }
-
-    fn finish_link(&mut self) {
-        if let Some(link) = self.link.take() {
-            self.checkpoint = link.into_replica().checkpoint();
         }
     }
 

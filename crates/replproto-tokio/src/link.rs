@@ -75,7 +75,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Link<T> {
             let deadline = self.replica.poll_timeout();
             if deadline != self.armed {
                 if let Some(at) = deadline {
-                    self.sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                    self.sleep
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(at));
                 }
                 self.armed = deadline;
             }

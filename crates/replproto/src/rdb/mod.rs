@@ -672,34 +672,9 @@ impl RdbStr<'_> {
         let bad = || RdbError::BadAuxValue { key };
         match *self {
             RdbStr::Int(i) => Ok(i),
-            _ => parse_decimal(&self.to_bytes()?).ok_or_else(bad),
+            _ => crate::resp::parse_decimal(&self.to_bytes()?).ok_or_else(bad),
         }
     }
-}
-
-/// Parses an optional `-` followed by ASCII digits, rejecting anything else.
-fn parse_decimal(text: &[u8]) -> Option<i64> {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let digit = i64::from(d - b'0');
-        value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(digit)?
-        } else {
-            value.checked_add(digit)?
-        };
-    }
-    Some(value)
 }
 
 /// Decompresses an LZF stream that must expand to exactly `len` bytes.

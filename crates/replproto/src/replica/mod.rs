@@ -17,6 +17,7 @@
 mod config;
 mod error;
 mod event;
+mod following;
 mod machine;
 mod snapshot;
 mod stream;
@@ -33,6 +34,7 @@ use crate::{Checkpoint, Offset, ReplId};
 pub use config::{AckMode, Auth, ConfigError, ReplicaConfig};
 pub use error::{CloseReason, ErrorReply, ProtocolError};
 pub use event::{Command, CommandKind, Event, HandshakeCommand, SnapshotFraming};
+pub use following::Following;
 
 use machine::{encode_ack, AwaitPong, State};
 
