@@ -12,6 +12,7 @@ use super::RespError;
 pub(crate) const MAX_HEADER_LEN: usize = 24;
 
 /// Outcome of parsing one header after its type byte.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Header {
     /// The value and the bytes the whole header used (type byte included).
     Complete(i64, usize),
@@ -28,7 +29,34 @@ fn signed_digits(input: &[u8]) -> IResult<&[u8], &[u8]> {
 }
 
 /// Parses the decimal that follows the type byte at `input[0]`.
+///
+/// The common case (a complete, non-negative length of up to 18 digits without a leading
+/// zero) is read by a direct scan; everything else goes through the nom grammar in
+/// [`header_by_grammar`], which defines the format. Tests check that both agree.
+#[inline]
 pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
+    let body = &input[1..];
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    while let Some(&b) = body.get(digits) {
+        if !b.is_ascii_digit() || digits == 18 {
+            break;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        digits += 1;
+    }
+    let well_formed = digits > 0
+        && body.get(digits) == Some(&b'\r')
+        && body.get(digits + 1) == Some(&b'\n')
+        && (body[0] != b'0' || digits == 1);
+    if well_formed {
+        return Ok(Header::Complete(value as i64, digits + 3));
+    }
+    header_by_grammar(input)
+}
+
+/// The header grammar, in nom: optional `-`, digits, CRLF; strict integer rules on top.
+pub(crate) fn header_by_grammar(input: &[u8]) -> Result<Header, RespError> {
     match signed_digits(&input[1..]) {
         Ok((rest, _)) if input.len() - rest.len() >= MAX_HEADER_LEN => {
             // The same verdict as when the header arrives a byte at a time.
@@ -73,6 +101,27 @@ pub fn parse_i64(digits: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_grammar(
+            kind in prop::sample::select(vec![b'*', b'$', b':']),
+            body in prop::collection::vec(
+                prop::sample::select(b"0123456789-\r\nx".to_vec()), 0..30),
+        ) {
+            let mut input = vec![kind];
+            input.extend_from_slice(&body);
+            prop_assert_eq!(header(&input), header_by_grammar(&input));
+        }
+
+        #[test]
+        fn fast_path_agrees_on_numbers(value in any::<i64>(), zeros in 0usize..3, tail in 0usize..3) {
+            let mut input = format!("${}{}", "0".repeat(zeros), value).into_bytes();
+            input.extend_from_slice(&b"\r\nxyz"[..tail + 1]);
+            prop_assert_eq!(header(&input), header_by_grammar(&input));
+        }
+    }
 
     #[test]
     fn strict_integers() {
