@@ -26,7 +26,9 @@ async fn serve(mut io: DuplexStream) {
                 let (replid, offset, db) = master.snapshot_aux();
                 let mut rdb = RdbWriter::new("test");
                 rdb.replication_info(replid, offset, db);
-                master.send_snapshot(session, Instant::now(), Bytes::from(rdb.finish())).unwrap();
+                master
+                    .send_snapshot(session, Instant::now(), Bytes::from(rdb.finish()))
+                    .unwrap();
                 online = true;
             }
         }
@@ -80,6 +82,11 @@ async fn cancelled_next_event_loses_and_repeats_nothing() {
     }
     let expected: Vec<String> = (0..WRITES).map(|i| format!("seq:{i}")).collect();
     assert_eq!(keys, expected);
-    assert!(cancelled > 100, "only {cancelled} cancellations: the test did not exercise them");
-    println!("{WRITES} commands received exactly once across {cancelled} cancelled next_event calls");
+    assert!(
+        cancelled > 100,
+        "only {cancelled} cancellations: the test did not exercise them"
+    );
+    println!(
+        "{WRITES} commands received exactly once across {cancelled} cancelled next_event calls"
+    );
 }
