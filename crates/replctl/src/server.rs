@@ -26,10 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use replproto::master::session::{SessionConfig, SessionPhase};
-use replproto::master::{Master, MasterConfig, MasterEvent, Role, SessionId};
+use replproto::master::{Master, MasterConfig, MasterEvent, SessionId};
 use replproto::replica::{CommandKind, ReplicaConfig};
 use replproto::resp::parse_decimal;
-use replproto::{Checkpoint, Offset};
+use replproto::Offset;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -224,8 +224,6 @@ struct Node {
     upstream_events: mpsc::UnboundedSender<(u64, UpstreamEvent)>,
     upstream: Option<Upstream>,
     generation: u64,
-    /// The database the upstream stream is in (replica mode).
-    stream_db: u32,
     waits: Vec<PendingWait>,
     acks_wanted: bool,
     next_sweep: Instant,
@@ -269,7 +267,6 @@ impl Node {
             upstream_events,
             upstream: None,
             generation: 0,
-            stream_db: 0,
             waits: Vec::new(),
             acks_wanted: false,
             next_sweep: now + SWEEP_PERIOD,
@@ -448,20 +445,18 @@ impl Node {
                 self.counters.commands += 1;
                 self.command(session, &args, now);
             }
-            MasterEvent::SnapshotNeeded { session } => {
+            MasterEvent::SnapshotNeeded {
+                session,
+                without_data,
+            } => {
                 if !self.is_replica() {
                     self.sweep_expired();
                 }
-                let (replid, offset, aux_db) = self.master.snapshot_aux();
-                // A relaying node knows the stream's database better than the core does (the
-                // core does not parse what it relays).
-                let db = if self.is_replica() {
-                    self.stream_db
-                } else {
-                    aux_db
-                };
+                let (replid, offset, db) = self.master.snapshot_aux();
                 let ctime = unix_ms() / 1000;
-                let rdb = snapshot::write(&self.store, replid, offset, db, ctime);
+                let empty = Store::new();
+                let data = if without_data { &empty } else { &self.store };
+                let rdb = snapshot::write(data, replid, offset, db, ctime);
                 let peer = self.conns.get(&session).map(|c| c.peer);
                 self.log(format_args!(
                     "Full resync requested by replica {peer:?}: sending a {} byte snapshot at offset {}",
@@ -676,29 +671,17 @@ impl Node {
     /// Starts (or moves) the link to a master. With `resume_own`, the first `PSYNC` asks to
     /// continue this node's own history, as Redis does after `REPLICAOF` at run time.
     fn start_following(&mut self, host: String, port: u16, resume_own: bool, now: Instant) {
-        let (replid, offset, aux_db) = self.master.snapshot_aux();
-        let db = if self.is_replica() {
-            self.stream_db
-        } else {
-            aux_db
-        };
         if let Some(old) = self.upstream.take() {
             old.stop();
         }
-        if self.master.role() == Role::Master {
-            // The core has no way to turn a master into a replica that keeps its backlog: it
-            // follows its own history from its own offset instead (a fresh backlog, replicas
-            // dropped), and refuses syncs until the link is up.
-            self.master.follow(replid, offset, db, now);
-        }
-        self.master.set_link_up(false);
-        self.stream_db = db;
+        // History, backlog and replicas are kept; syncs are refused until the link is up.
+        let own = self.master.become_replica();
         // Clients blocked in WAIT are released, as REPLICAOF does in Redis.
         for wait in std::mem::take(&mut self.waits) {
             let count = self.master.replicas_acked(wait.woff);
             self.reply(wait.session, &reply::int(count as i64), now);
         }
-        let resume = resume_own.then_some(Checkpoint { replid, offset, db });
+        let resume = resume_own.then_some(own);
         let mut config = ReplicaConfig::new(self.port).with_repl_timeout(self.config.repl_timeout);
         if let Some(password) = &self.config.masterauth {
             config = config.with_password(Bytes::copy_from_slice(password.as_bytes()));
@@ -749,7 +732,6 @@ impl Node {
                 self.store = store;
                 let replid = replid.unwrap_or(self.master.ids().replid);
                 self.master.follow(replid, offset, db, now);
-                self.stream_db = db;
                 self.log(format_args!(
                     "MASTER <-> REPLICA sync: Finished with success ({keys} keys, history {} at offset {})",
                     replid.as_str(),
@@ -764,7 +746,8 @@ impl Node {
                     self.master.follow_new_id(replid, now);
                 } else {
                     // Not where this node stands: start over from what the master says.
-                    self.master.follow(replid, offset, self.stream_db, now);
+                    let (_, _, db) = self.master.snapshot_aux();
+                    self.master.follow(replid, offset, db, now);
                 }
                 self.master.set_link_up(true);
                 self.log(format_args!(
@@ -775,22 +758,13 @@ impl Node {
             }
             UpstreamEvent::Command(command) => {
                 up.last_io = Some(now);
-                self.stream_db = command.db;
-                // Bytes the link consumed between commands (empty keepalive lines) are part of
-                // the stream: relay them too, so sub-replicas keep the same offsets.
-                let start = command.start_offset().get();
-                let next = self.master.offset().get() + 1;
-                if start > next {
-                    let gap = usize::try_from(start - next).unwrap_or(0);
-                    self.master.relay(Bytes::from(vec![b'\n'; gap]));
-                }
                 if command.kind == CommandKind::Other {
                     let args: Vec<Bytes> = (0..command.frame.argc())
                         .filter_map(|i| command.frame.arg_bytes(i))
                         .collect();
                     commands::apply_replicated(&mut self.store, command.db, &args, unix_ms());
                 }
-                self.master.relay(command.frame.raw().clone());
+                self.master.relay_command(&command);
             }
         }
     }

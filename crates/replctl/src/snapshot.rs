@@ -13,7 +13,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use replproto::rdb::{self, RdbError, RdbWriter, CHECKSUM_LEN, FIRST_VERSION_WITH_CHECKSUM};
+use replproto::rdb::{
+    self, RdbError, RdbReader, RdbWriter, CHECKSUM_LEN, FIRST_VERSION_WITH_CHECKSUM,
+};
 use replproto::{Offset, ReplId};
 
 use crate::store::{Store, DATABASES};
@@ -36,16 +38,9 @@ const TYPE_STRING: u8 = 0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The magic, version or checksum is wrong (checked by the core).
+    /// The file is not a valid RDB: magic, checksum, a truncated record, a bad length or
+    /// string encoding (read by the core).
     Rdb(RdbError),
-    /// The data ends inside a record.
-    Truncated,
-    /// A length prefix is malformed.
-    BadLength,
-    /// A string uses an encoding that does not exist.
-    UnknownStringEncoding(u8),
-    /// An LZF-compressed string is corrupt.
-    BadLzf,
     /// A database number this server does not have.
     DbOutOfRange(u64),
     /// A value type (or opcode) other than a string: this server holds strings only.
@@ -56,10 +51,6 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Rdb(e) => write!(f, "{e}"),
-            LoadError::Truncated => f.write_str("RDB: data truncated inside a record"),
-            LoadError::BadLength => f.write_str("RDB: invalid length encoding"),
-            LoadError::UnknownStringEncoding(e) => write!(f, "RDB: unknown string encoding {e}"),
-            LoadError::BadLzf => f.write_str("RDB: corrupt LZF-compressed string"),
             LoadError::DbOutOfRange(db) => {
                 write!(f, "RDB: database {db} does not exist here (0..{DATABASES})")
             }
@@ -119,10 +110,7 @@ pub fn load(data: &[u8]) -> Result<Store, LoadError> {
     } else {
         data.len()
     };
-    let mut cur = Cursor {
-        data: &data[..body_end],
-        pos: rdb::MAGIC_LEN,
-    };
+    let mut cur = RdbReader::new(&data[..body_end], rdb::MAGIC_LEN);
     let mut store = Store::new();
     let mut db = 0u32;
     let mut expire_at: Option<u64> = None;
@@ -166,120 +154,6 @@ pub fn load(data: &[u8]) -> Result<Store, LoadError> {
             }
             other => return Err(LoadError::UnsupportedType(other)),
         }
-    }
-}
-
-/// Read position in a complete RDB body.
-struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-enum Length {
-    Len(u64),
-    /// `11xxxxxx`: a special string encoding, the low six bits.
-    Encoded(u8),
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8], LoadError> {
-        let n = usize::try_from(n).map_err(|_| LoadError::Truncated)?;
-        let end = self.pos.checked_add(n).ok_or(LoadError::Truncated)?;
-        let slice = self.data.get(self.pos..end).ok_or(LoadError::Truncated)?;
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn byte(&mut self) -> Result<u8, LoadError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], LoadError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N as u64)?);
-        Ok(out)
-    }
-
-    fn raw_length(&mut self) -> Result<Length, LoadError> {
-        let first = self.byte()?;
-        Ok(match first >> 6 {
-            0 => Length::Len(u64::from(first & 0x3f)),
-            1 => Length::Len((u64::from(first & 0x3f) << 8) | u64::from(self.byte()?)),
-            2 => match first {
-                0x80 => Length::Len(u64::from(u32::from_be_bytes(self.array()?))),
-                0x81 => Length::Len(u64::from_be_bytes(self.array()?)),
-                _ => return Err(LoadError::BadLength),
-            },
-            _ => Length::Encoded(first & 0x3f),
-        })
-    }
-
-    fn length(&mut self) -> Result<u64, LoadError> {
-        match self.raw_length()? {
-            Length::Len(n) => Ok(n),
-            Length::Encoded(_) => Err(LoadError::BadLength),
-        }
-    }
-
-    fn string(&mut self) -> Result<Bytes, LoadError> {
-        match self.raw_length()? {
-            Length::Len(n) => Ok(Bytes::copy_from_slice(self.take(n)?)),
-            Length::Encoded(0) => Ok(Bytes::from(i8::from_le_bytes(self.array()?).to_string())),
-            Length::Encoded(1) => Ok(Bytes::from(i16::from_le_bytes(self.array()?).to_string())),
-            Length::Encoded(2) => Ok(Bytes::from(i32::from_le_bytes(self.array()?).to_string())),
-            Length::Encoded(3) => {
-                let compressed_len = self.length()?;
-                let len = self.length()?;
-                let compressed = self.take(compressed_len)?;
-                let len = usize::try_from(len).map_err(|_| LoadError::BadLength)?;
-                lzf_expand(compressed, len).map(Bytes::from)
-            }
-            Length::Encoded(other) => Err(LoadError::UnknownStringEncoding(other)),
-        }
-    }
-}
-
-/// Expands an LZF stream that must produce exactly `len` bytes.
-///
-/// Each control byte either starts a literal run (`000LLLLL`: the next `L + 1` bytes are copied
-/// as they are) or a back-reference (`LLLDDDDD`, a length byte when `LLL` is 7, then the low
-/// byte of the distance): `length + 2` bytes are copied from `distance + 1` bytes back in the
-/// output, possibly overlapping what the copy itself produces.
-fn lzf_expand(input: &[u8], len: usize) -> Result<Vec<u8>, LoadError> {
-    // A back-reference of at most 3 input bytes yields at most 264 output bytes.
-    if len > input.len().saturating_mul(264) {
-        return Err(LoadError::BadLzf);
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(len);
-    let mut bytes = input.iter().copied();
-    while let Some(control) = bytes.next() {
-        let control = usize::from(control);
-        if control < 0x20 {
-            for _ in 0..=control {
-                out.push(bytes.next().ok_or(LoadError::BadLzf)?);
-            }
-        } else {
-            let mut run = control >> 5;
-            if run == 7 {
-                run += usize::from(bytes.next().ok_or(LoadError::BadLzf)?);
-            }
-            let low = usize::from(bytes.next().ok_or(LoadError::BadLzf)?);
-            let distance = ((control & 0x1f) << 8 | low) + 1;
-            if distance > out.len() {
-                return Err(LoadError::BadLzf);
-            }
-            for _ in 0..run + 2 {
-                out.push(out[out.len() - distance]);
-            }
-        }
-        if out.len() > len {
-            return Err(LoadError::BadLzf);
-        }
-    }
-    if out.len() == len {
-        Ok(out)
-    } else {
-        Err(LoadError::BadLzf)
     }
 }
 
@@ -368,6 +242,5 @@ mod tests {
             load(&rdb),
             Err(LoadError::Rdb(RdbError::ChecksumMismatch { .. }))
         ));
-        assert_eq!(lzf_expand(&[0x20, 0x00], 3), Err(LoadError::BadLzf));
     }
 }

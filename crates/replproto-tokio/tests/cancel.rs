@@ -22,7 +22,7 @@ async fn serve(mut io: DuplexStream) {
     let mut online = false;
     loop {
         while let Some(event) = master.poll_event() {
-            if let MasterEvent::SnapshotNeeded { session } = event {
+            if let MasterEvent::SnapshotNeeded { session, .. } = event {
                 let (replid, offset, db) = master.snapshot_aux();
                 let mut rdb = RdbWriter::new("test");
                 rdb.replication_info(replid, offset, db);

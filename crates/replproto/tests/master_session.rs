@@ -326,3 +326,104 @@ fn misuse_is_a_typed_error_not_a_panic() {
     assert!(s.finish_snapshot(t0).is_err());
     assert!(s.accept_partial(t0, None, Vec::new()).is_err());
 }
+
+#[test]
+fn relayed_commands_carry_the_stream_database_into_snapshots() {
+    use replproto::replica::{Event, Replica, ReplicaConfig};
+    let t0 = Instant::now();
+    let id = ReplId::parse(b"e8120531390c7d051bcb7f000ce2b93dfe8b7184").unwrap();
+    let mut replica = Replica::new(ReplicaConfig::new(1), None, t0).unwrap();
+    let mut rdb = replproto::rdb::RdbWriter::new("t");
+    rdb.replication_info(id, Offset(0), 0);
+    let rdb = rdb.finish();
+    let mut wire =
+        b"+PONG\r\n+OK\r\n+OK\r\n+FULLRESYNC e8120531390c7d051bcb7f000ce2b93dfe8b7184 0\r\n"
+            .to_vec();
+    wire.extend(format!("${}\r\n", rdb.len()).bytes());
+    wire.extend(&rdb);
+    wire.extend(b"\n*2\r\n$6\r\nSELECT\r\n$1\r\n5\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    replica.handle_input(t0, &wire);
+    let mut b = Master::new(MasterConfig::default(), [4; 32], t0);
+    b.follow(id, Offset(0), 0, t0);
+    while let Some(event) = replica.poll_event() {
+        if let Event::Command(command) = event {
+            b.relay_command(&command);
+        }
+    }
+    assert_eq!(b.snapshot_aux(), (id, replica.offset().unwrap(), 5));
+    // The keepalive byte before SELECT was relayed too: offsets agree along the chain.
+    assert_eq!(b.offset(), Offset(1 + 23 + 27));
+}
+
+#[test]
+fn a_master_turned_replica_keeps_its_history_and_backlog() {
+    let t0 = Instant::now();
+    let mut m = Master::new(MasterConfig::default(), [5; 32], t0);
+    let id = m.add_session(t0);
+    m.handle_input(id, t0, &cmd(&["PSYNC", "?", "-1"]));
+    while m.poll_event().is_some() {}
+    m.send_snapshot(id, t0, Bytes::from_static(b"RDB")).unwrap();
+    m.propagate(Some(0), &["SET", "k", "v"]);
+    let before = (m.ids().replid, m.offset(), m.backlog().unwrap().window());
+    let resume = m.become_replica();
+    assert_eq!(
+        (resume.replid, resume.offset, resume.db),
+        (before.0, before.1, 0)
+    );
+    assert_eq!(m.backlog().unwrap().window(), before.2);
+    assert!(
+        m.session(id).unwrap().is_replica(),
+        "replicas stay connected"
+    );
+    // Until its own link is up it refuses syncs.
+    let other = m.add_session(t0);
+    m.handle_input(other, t0, &cmd(&["PSYNC", "?", "-1"]));
+    let reply: Vec<u8> = std::iter::from_fn(|| m.poll_transmit(other))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    assert_eq!(
+        reply,
+        b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"
+    );
+}
+
+#[test]
+fn rdb_filter_only_asks_for_a_diskless_snapshot_without_data() {
+    let t0 = Instant::now();
+    let mut config = MasterConfig::default();
+    config.diskless_sync = false;
+    let mut m = Master::new(config, [6; 32], t0);
+    let id = m.add_session(t0);
+    m.handle_input(id, t0, &cmd(&["REPLCONF", "rdb-filter-only", "bogus"]));
+    m.handle_input(id, t0, b"");
+    let reply: Vec<u8> = std::iter::from_fn(|| m.poll_transmit(id))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    assert_eq!(reply, b"-ERR Unsupported rdb-filter-only option: bogus\r\n");
+    m.handle_input(id, t0, &cmd(&["REPLCONF", "rdb-filter-only", ""]));
+    while m.poll_transmit(id).is_some() {}
+    m.handle_input(id, t0, &cmd(&["SYNC"]));
+    let reply: Vec<u8> = std::iter::from_fn(|| m.poll_transmit(id))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    assert_eq!(reply, b"-ERR Filtered replica requires EOF capability\r\n");
+    m.handle_input(id, t0, &cmd(&["REPLCONF", "capa", "eof"]));
+    while m.poll_transmit(id).is_some() {}
+    m.handle_input(id, t0, &cmd(&["SYNC"]));
+    let events: Vec<MasterEvent> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert!(matches!(
+        events[..],
+        [MasterEvent::SnapshotNeeded {
+            without_data: true,
+            ..
+        }]
+    ));
+    m.send_snapshot(id, t0, Bytes::from_static(b"RDB")).unwrap();
+    let wire: Vec<u8> = std::iter::from_fn(|| m.poll_transmit(id))
+        .flat_map(|b| b.to_vec())
+        .collect();
+    assert!(
+        wire.starts_with(b"$EOF:"),
+        "filtered snapshots are diskless even with diskless_sync off"
+    );
+}

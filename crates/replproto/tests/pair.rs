@@ -54,7 +54,7 @@ impl Pair {
                 moved = true;
             }
             while let Some(event) = self.master.poll_event() {
-                if let MasterEvent::SnapshotNeeded { session } = event {
+                if let MasterEvent::SnapshotNeeded { session, .. } = event {
                     let rdb = snapshot(&self.master);
                     self.master.send_snapshot(session, self.now, rdb).unwrap();
                     moved = true;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::resp::{encode_command, write_decimal, CommandFrame};
-use crate::{Offset, ReplId};
+use crate::{Checkpoint, Offset, ReplId};
 
 use super::session::{
     Session, SessionCloseReason, SessionConfig, SessionEvent, SessionMisuse, SessionPhase,
@@ -83,6 +83,9 @@ pub enum MasterEvent {
     SnapshotNeeded {
         /// The session.
         session: SessionId,
+        /// The replica asked for a snapshot without keys (`REPLCONF rdb-filter-only`, as
+        /// `redis-cli --replica` does): send one with the aux fields and no databases.
+        without_data: bool,
     },
     /// A replica's partial resync was accepted.
     PartialResyncAccepted {
@@ -404,8 +407,10 @@ impl Master {
         now: Instant,
         rdb: Bytes,
     ) -> Result<(), SessionMisuse> {
-        let eof =
-            self.config.diskless_sync && self.sessions.get(&id).is_some_and(|s| s.info().capa_eof);
+        // Filtered snapshots always go diskless, as in Redis (the replica must have capa eof).
+        let eof = self.sessions.get(&id).is_some_and(|s| {
+            s.info().capa_eof && (self.config.diskless_sync || s.info().rdb_filter.is_some())
+        });
         self.start_snapshot(id, now, (!eof).then_some(rdb.len() as u64))?;
         self.snapshot_chunk(id, now, rdb)?;
         self.finish_snapshot(id, now)
@@ -452,7 +457,7 @@ impl Master {
     pub fn replicas(&self, now: Instant) -> Vec<ReplicaStatus> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.is_replica())
+            .filter(|(_, s)| s.is_replica() && !s.info().rdb_only)
             .map(|(id, s)| ReplicaStatus {
                 session: *id,
                 ip_address: s.info().ip_address.clone(),
@@ -505,13 +510,37 @@ impl Master {
         self.offset
     }
 
-    /// Appends stream bytes verbatim: how a replica relays what it applied from its own
-    /// master, so that offsets stay equal along a chain.
+    /// Appends stream bytes verbatim, for a relaying node that tracks the stream's database
+    /// itself; prefer [`relay_command`](Self::relay_command).
     pub fn relay(&mut self, bytes: Bytes) -> Offset {
         if self.backlog.is_some() {
             self.append_stream(bytes);
         }
         self.offset
+    }
+
+    /// Relays a command this node applied from its own master: its keepalive bytes and frame,
+    /// verbatim, so offsets stay equal along a chain, and the stream's database as of the
+    /// command (for the `repl-stream-db` of snapshots served from here).
+    pub fn relay_command(&mut self, command: &crate::replica::Command) -> Offset {
+        if !command.preceding.is_empty() {
+            self.relay(command.preceding.clone());
+        }
+        self.selected_db = Some(command.db);
+        self.relay(command.frame.raw().clone())
+    }
+
+    /// Turns this master into a replica of another master (`REPLICAOF host port`), keeping
+    /// its history, backlog and replicas. Returns the checkpoint to resume from: its own id
+    /// and offset, so the new master (a former replica of it, say) can answer `+CONTINUE`.
+    /// Until [`set_link_up`](Self::set_link_up) the node refuses syncs.
+    pub fn become_replica(&mut self) -> Checkpoint {
+        self.role = Role::Replica { link_up: false };
+        Checkpoint {
+            replid: self.ids.replid,
+            offset: self.offset,
+            db: self.selected_db.unwrap_or(0),
+        }
     }
 
     fn append_stream(&mut self, bytes: Bytes) {
@@ -671,7 +700,13 @@ impl Master {
         if let Some(session) = self.sessions.get_mut(&id) {
             let _ = session.prepare_full_sync(now);
         }
-        self.events
-            .push_back(MasterEvent::SnapshotNeeded { session: id });
+        let without_data = self
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.info().rdb_filter.is_some());
+        self.events.push_back(MasterEvent::SnapshotNeeded {
+            session: id,
+            without_data,
+        });
     }
 }

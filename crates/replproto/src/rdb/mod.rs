@@ -624,6 +624,64 @@ fn read_plain_length(cur: &mut Cursor<'_>) -> Result<u64, ParseError> {
     }
 }
 
+/// Reads the values of an RDB held whole in memory: single bytes, fixed-size fields, length
+/// prefixes and strings in every encoding (raw, integer, LZF). A loader walks the records with
+/// it; running past the end is [`RdbError::Truncated`].
+#[derive(Debug)]
+pub struct RdbReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> RdbReader<'a> {
+    /// Reads `data` from position `pos` (e.g. [`MAGIC_LEN`] to skip the magic).
+    pub fn new(data: &'a [u8], pos: usize) -> Self {
+        RdbReader { data, pos }
+    }
+
+    /// The position of the next byte.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn with_cursor<T>(
+        &mut self,
+        read: impl FnOnce(&mut Cursor<'a>) -> Result<T, ParseError>,
+    ) -> Result<T, RdbError> {
+        let mut cur = Cursor {
+            data: self.data,
+            pos: self.pos,
+        };
+        let out = read(&mut cur).map_err(|e| match e {
+            ParseError::Incomplete(_) => RdbError::Truncated,
+            ParseError::Bad(e) => e,
+        })?;
+        self.pos = cur.pos;
+        Ok(out)
+    }
+
+    /// One byte (an opcode or a type).
+    pub fn byte(&mut self) -> Result<u8, RdbError> {
+        self.with_cursor(|c| c.byte())
+    }
+
+    /// `N` bytes, e.g. a little-endian expiry time.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+        self.with_cursor(|c| c.array())
+    }
+
+    /// A plain length prefix.
+    pub fn length(&mut self) -> Result<u64, RdbError> {
+        self.with_cursor(|c| read_plain_length(c))
+    }
+
+    /// A string in any encoding, as its bytes (an integer as its decimal text).
+    pub fn string(&mut self) -> Result<Bytes, RdbError> {
+        let stored = self.with_cursor(|c| read_string(c))?;
+        stored.to_bytes()
+    }
+}
+
 /// An RDB string as stored, not yet materialised.
 enum RdbStr<'a> {
     Raw(&'a [u8]),

@@ -64,10 +64,14 @@ pub struct Command {
     pub db: u32,
     /// What the command means for the link.
     pub kind: CommandKind,
+    /// Keepalive bytes (empty lines, empty arrays) that came right before the command. They
+    /// count in offsets and a relaying node forwards them; almost always empty.
+    pub preceding: Bytes,
 }
 
 impl Command {
-    /// Stream offset of the command's first byte.
+    /// Stream offset of the command's first byte (after any [`preceding`](Self::preceding)
+    /// keepalive bytes).
     pub fn start_offset(&self) -> Offset {
         Offset(self.offset.0 + 1 - self.frame.wire_len() as u64)
     }

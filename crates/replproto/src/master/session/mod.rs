@@ -701,6 +701,11 @@ impl Session {
             if !self.outbox.is_empty() {
                 return self.outbox.extend(PENDING_OUTPUT);
             }
+            if self.info.rdb_filter.is_some() && !self.info.capa_eof {
+                return self
+                    .outbox
+                    .extend(b"-ERR Filtered replica requires EOF capability\r\n");
+            }
             let (link, request) = if psync {
                 let request = SyncRequest::Psync {
                     replid: frame.arg_bytes(1).unwrap_or_default(),

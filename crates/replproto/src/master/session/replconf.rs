@@ -17,6 +17,9 @@ pub struct ReplicaInfo {
     pub capa_psync2: bool,
     /// `rdb-only 1`: the replica wants the snapshot and no stream (`redis-cli --rdb`).
     pub rdb_only: bool,
+    /// `rdb-filter-only <filters>`: a snapshot without keys (`""`), or with functions only
+    /// (`functions`, `true` here); this library sends neither keys nor functions then.
+    pub rdb_filter: Option<bool>,
 }
 
 /// The outcome of one `REPLCONF`.
@@ -89,6 +92,19 @@ pub(super) fn apply(frame: &CommandFrame, info: &mut ReplicaInfo) -> Replconf {
                     return Replconf::Reply(b"-ERR value is not an integer or out of range\r\n")
                 }
             }
+        } else if is("rdb-filter-only") {
+            let mut functions = false;
+            for filter in value.split(|&b| b == b' ').filter(|f| !f.is_empty()) {
+                if filter.eq_ignore_ascii_case(b"functions") {
+                    functions = true;
+                } else {
+                    let mut line = b"-ERR Unsupported rdb-filter-only option: ".to_vec();
+                    line.extend(filter.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
+                    line.extend_from_slice(b"\r\n");
+                    return Replconf::ReplyOwned(line);
+                }
+            }
+            info.rdb_filter = Some(functions);
         } else {
             let mut line = b"-ERR Unrecognized REPLCONF option: ".to_vec();
             line.extend(option.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
