@@ -380,9 +380,10 @@ impl Master {
             None => SnapshotHeader::EofMark(self.entropy.mark()),
         };
         let (replid, offset) = (self.ids.replid, self.offset);
+        self.with_session(id, now, |s| s.start_snapshot(now, replid, offset, header))?;
         // The next keyed command re-selects its database, as after any full-sync setup.
         self.selected_db = None;
-        self.with_session(id, now, |s| s.start_snapshot(now, replid, offset, header))
+        Ok(())
     }
 
     /// Sends the next piece of a started snapshot.
@@ -519,12 +520,17 @@ impl Master {
         self.offset
     }
 
-    /// Relays a command this node applied from its own master: its keepalive bytes and frame,
-    /// verbatim, so offsets stay equal along a chain, and the stream's database as of the
-    /// command (for the `repl-stream-db` of snapshots served from here).
+    /// Relays a command this node applied from its own master: as many keepalive bytes as
+    /// preceded it (as `\n`, which every replica counts and skips alike), then its frame
+    /// verbatim, so offsets stay equal along a chain; and the stream's database as of the
+    /// command, for the `repl-stream-db` of snapshots served from here.
     pub fn relay_command(&mut self, command: &crate::replica::Command) -> Offset {
-        if !command.preceding.is_empty() {
-            self.relay(command.preceding.clone());
+        const NEWLINES: &[u8; 4096] = &[b'\n'; 4096];
+        let mut keepalive = command.preceding_len;
+        while keepalive > 0 {
+            let n = keepalive.min(NEWLINES.len() as u64) as usize;
+            self.relay(Bytes::from_static(&NEWLINES[..n]));
+            keepalive -= n as u64;
         }
         self.selected_db = Some(command.db);
         self.relay(command.frame.raw().clone())

@@ -64,14 +64,15 @@ pub struct Command {
     pub db: u32,
     /// What the command means for the link.
     pub kind: CommandKind,
-    /// Keepalive bytes (empty lines, empty arrays) that came right before the command. They
-    /// count in offsets and a relaying node forwards them; almost always empty.
-    pub preceding: Bytes,
+    /// How many keepalive bytes (empty lines, empty arrays) came right before the command.
+    /// They count in offsets, so a relaying node forwards as many; almost always 0. Only the
+    /// count is kept, so a flood of keepalives costs no memory.
+    pub preceding_len: u64,
 }
 
 impl Command {
-    /// Stream offset of the command's first byte (after any [`preceding`](Self::preceding)
-    /// keepalive bytes).
+    /// Stream offset of the command's first byte (after any
+    /// [`preceding_len`](Self::preceding_len) keepalive bytes).
     pub fn start_offset(&self) -> Offset {
         Offset(self.offset.0 + 1 - self.frame.wire_len() as u64)
     }

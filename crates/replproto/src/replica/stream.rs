@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::resp::{CommandDecoder, CommandFrame, Decoded};
 use crate::{Checkpoint, Limits, Offset, ReplId};
@@ -40,8 +40,8 @@ pub(super) struct Stream {
     /// Database selected at `applied`.
     applied_db: u32,
     transaction: Option<Transaction>,
-    /// Keepalive bytes read since the last command, handed out with the next one.
-    keepalive: Bytes,
+    /// Keepalive bytes read since the last command, reported with the next one.
+    keepalive: u64,
     /// Highest offset the application confirmed, in [`AckMode::Manual`].
     confirmed: Offset,
     ack_mode: AckMode,
@@ -64,7 +64,7 @@ impl Stream {
             db,
             applied_db: db,
             transaction: None,
-            keepalive: Bytes::new(),
+            keepalive: 0,
             confirmed: offset,
             ack_mode,
             max_transaction_len: limits.max_transaction_len,
@@ -120,12 +120,8 @@ impl Stream {
             let (len, args) = match decoded {
                 Decoded::Incomplete => return Ok(()),
                 Decoded::Keepalive { len } => {
-                    let bytes = input.split_to(len).freeze();
-                    self.keepalive = if self.keepalive.is_empty() {
-                        bytes
-                    } else {
-                        [&self.keepalive[..], &bytes[..]].concat().into()
-                    };
+                    input.advance(len);
+                    self.keepalive += len as u64;
                     self.advance_read(len)?;
                     continue;
                 }
@@ -151,7 +147,7 @@ impl Stream {
                 offset: self.read,
                 db: self.db,
                 kind,
-                preceding: std::mem::take(&mut self.keepalive),
+                preceding_len: std::mem::take(&mut self.keepalive),
             };
             match &mut self.transaction {
                 Some(tx) => {

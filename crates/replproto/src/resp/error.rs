@@ -47,6 +47,8 @@ pub enum RespError {
     },
     /// A RESP integer (`:`) was not a valid signed 64-bit decimal.
     InvalidInteger,
+    /// A simple string or error line not ended by CRLF, or holding a CR.
+    InvalidLine,
 }
 
 impl fmt::Display for RespError {
@@ -81,6 +83,9 @@ impl fmt::Display for RespError {
             }
             RespError::TooDeep { limit } => write!(f, "arrays nested deeper than {limit}"),
             RespError::InvalidInteger => f.write_str("malformed RESP integer"),
+            RespError::InvalidLine => {
+                f.write_str("simple string or error line not ended by CRLF, or holding a CR")
+            }
         }
     }
 }

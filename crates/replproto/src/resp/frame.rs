@@ -50,7 +50,14 @@ fn measure(buf: &[u8], limits: &Limits) -> Result<Option<usize>, RespError> {
         match kind {
             b'+' | b'-' => match parse_line(rest, limits.max_line_len)? {
                 None => return Ok(None),
-                Some(line) => pos += line.consumed,
+                Some(line) => {
+                    // RESP lines end with CRLF and hold no CR or LF of their own.
+                    let crlf = line.consumed == line.text.len() + 2;
+                    if !crlf || line.text.contains(&b'\r') {
+                        return Err(RespError::InvalidLine);
+                    }
+                    pos += line.consumed;
+                }
             },
             b':' | b'$' | b'*' => {
                 let (value, used) = match header(rest) {

@@ -57,6 +57,17 @@ pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
 
 /// The header grammar, in nom: optional `-`, digits, CRLF; strict integer rules on top.
 pub(crate) fn header_by_grammar(input: &[u8]) -> Result<Header, RespError> {
+    // Sign and digits that leave no room for CRLF within the cap: too long, whatever follows
+    // and however the bytes were cut.
+    let body = &input[1..];
+    let sign = usize::from(body.first() == Some(&b'-'));
+    let digits = body[sign..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if 1 + sign + digits >= MAX_HEADER_LEN - 1 {
+        return Err(RespError::HeaderTooLong);
+    }
     match signed_digits(&input[1..]) {
         Ok((rest, _)) if input.len() - rest.len() >= MAX_HEADER_LEN => {
             // The same verdict as when the header arrives a byte at a time.
