@@ -12,23 +12,22 @@
 //!
 //! # The canonical event loop
 //!
-//! Every machine has the same verbs. After each input, drain what to send, then the events,
-//! then ask for the next deadline:
+//! Every machine has the same verbs. After each input, drain the events, then what to send,
+//! then ask for the next deadline. Events come before transmit because handing an event out
+//! is what advances the replica's offset and checkpoint, and can queue an ACK (the answer to
+//! a `GETACK`, the ACK that starts the stream after a diskless snapshot):
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
 //! use std::net::TcpStream;
-//! use std::time::Instant;
+//! use std::time::{Duration, Instant};
 //!
 //! use replproto::replica::{Event, Replica, ReplicaConfig};
 //!
 //! let mut socket = TcpStream::connect("127.0.0.1:6379")?;
 //! let mut replica = Replica::new(ReplicaConfig::new(6380), None, Instant::now())?;
 //! let mut buf = vec![0u8; 64 * 1024];
-//! while !replica.is_closed() {
-//!     while let Some(bytes) = replica.poll_transmit() {
-//!         socket.write_all(&bytes)?;
-//!     }
+//! loop {
 //!     while let Some(event) = replica.poll_event() {
 //!         match event {
 //!             Event::SnapshotChunk(rdb) => { /* load or store the snapshot */ }
@@ -37,9 +36,12 @@
 //!             _ => {}
 //!         }
 //!     }
-//!     let Some(deadline) = replica.poll_timeout() else { break };
-//!     let now = Instant::now();
-//!     socket.set_read_timeout(Some(deadline.saturating_duration_since(now).max(std::time::Duration::from_millis(1))))?;
+//!     while let Some(bytes) = replica.poll_transmit() {
+//!         socket.write_all(&bytes)?;
+//!     }
+//!     let Some(deadline) = replica.poll_timeout() else { break }; // closed
+//!     let wait = deadline.saturating_duration_since(Instant::now());
+//!     socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
 //!     match socket.read(&mut buf) {
 //!         Ok(0) => replica.handle_eof(Instant::now()),
 //!         Ok(n) => replica.handle_input(Instant::now(), &buf[..n]),
@@ -73,6 +75,8 @@
 //! assert!(psync.ends_with(b"*3\r\n$5\r\nPSYNC\r\n$40\r\ne8120531390c7d051bcb7f000ce2b93dfe8b7184\r\n$4\r\n1001\r\n"));
 //!
 //! replica.handle_input(t0, b"+CONTINUE\r\n*1\r\n$4\r\nping\r\n");
+//! // Decoded, but not yet handed out: the checkpoint has not moved.
+//! assert_eq!(replica.checkpoint().unwrap().offset, Offset(1000));
 //! let commands: Vec<_> = std::iter::from_fn(|| replica.poll_event())
 //!     .filter_map(|e| match e { Event::Command(c) => Some(c), _ => None })
 //!     .collect();

@@ -73,9 +73,9 @@ fn a3_walkthrough_with_eof_framing() {
     for piece in payload.chunks(7) {
         replica.handle_input(t0, piece);
     }
+    let events = normalize(&drain_events(&mut replica));
     // The master withholds the stream until this first ACK (§3.1, §9.2 item 31).
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1000]);
-    let events = normalize(&drain_events(&mut replica));
     assert!(events.contains(&Event::FullResync {
         replid: replid(ID_A),
         offset: Offset(1000)
@@ -106,12 +106,12 @@ fn a3_walkthrough_with_eof_framing() {
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1014]);
 
     replica.handle_input(at(t0, 1100), GETACK);
+    let events = drain_events(&mut replica);
     assert_eq!(
         acks_in(&drain_sent(&mut replica)),
         vec![1014],
         "GETACK excludes itself"
     );
-    let events = drain_events(&mut replica);
     assert_eq!(commands(&events)[0].kind, CommandKind::GetAck);
     assert_eq!(commands(&events)[0].offset, Offset(1051));
     replica.handle_timeout(at(t0, 2000));
@@ -131,12 +131,12 @@ fn a3_walkthrough_with_eof_framing() {
     );
 
     replica.handle_input(at(t0, 3100), EXEC);
+    let events = drain_events(&mut replica);
     assert_eq!(
         drain_sent(&mut replica),
         b"",
         "EXEC does not trigger an ACK"
     );
-    let events = drain_events(&mut replica);
     let delivered: Vec<_> = commands(&events)
         .iter()
         .map(|c| (c.kind, c.offset.get(), c.db))
@@ -154,6 +154,7 @@ fn a3_walkthrough_with_eof_framing() {
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1130]);
 
     replica.handle_input(at(t0, 4100), GETACK);
+    drain_events(&mut replica);
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1130]);
     replica.handle_timeout(at(t0, 5000));
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1167]);
@@ -175,12 +176,12 @@ fn length_framed_payload_with_a_glued_ping() {
     let mut glued = length_framed(&tiny_rdb());
     glued.extend_from_slice(PING);
     replica.handle_input(at(t0, 10), &glued);
+    let events = drain_events(&mut replica);
     assert_eq!(
         drain_sent(&mut replica),
         b"",
         "no ACK after a length-framed payload"
     );
-    let events = drain_events(&mut replica);
     assert!(events.contains(&Event::SnapshotBegin {
         framing: SnapshotFraming::Length(18)
     }));
@@ -203,11 +204,13 @@ fn keepalives_in_the_stream_count_at_the_next_command() {
     assert_eq!(replica.offset(), Some(Offset(1000)));
     assert_eq!(replica.checkpoint().unwrap().offset, Offset(1000));
     replica.handle_input(t0, GETACK);
-    assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1000]);
     let events = drain_events(&mut replica);
+    assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1000]);
     // 1 + 2 + 4 + 5 keepalive bytes, then the 37 of GETACK.
     assert_eq!(commands(&events)[0].offset, Offset(1049));
+    assert_eq!(commands(&events)[0].preceding_len, 12);
     replica.handle_input(t0, PING);
+    drain_events(&mut replica);
     assert_eq!(replica.offset(), Some(Offset(1063)));
 }
 
@@ -219,6 +222,7 @@ fn trailing_keepalive_is_not_applied() {
     replica.handle_input(t0, PING);
     replica.handle_input(t0, b"\n");
     replica.handle_eof(t0);
+    drain_events(&mut replica);
     assert_eq!(replica.checkpoint(), Some(checkpoint(ID_A, 1014, 0)));
 }
 
@@ -239,6 +243,7 @@ fn immediate_ack_only_after_an_eof_framed_payload() {
             length_framed(&tiny_rdb())
         };
         replica.handle_input(t0, &payload);
+        drain_events(&mut replica);
         let sent = drain_sent(&mut replica);
         let expected = if eof { vec![offset] } else { vec![] };
         assert_eq!(acks_in(&sent), expected, "eof framing: {eof}");
@@ -299,6 +304,7 @@ fn periodic_acks_continue_after_a_partial_resync() {
     let mut input = b"+CONTINUE\r\n".to_vec();
     input.extend_from_slice(PING);
     replica.handle_input(t0, &input);
+    drain_events(&mut replica);
     drain_sent(&mut replica);
     assert!(
         replica.poll_timeout() <= Some(at(t0, 1000)),
@@ -335,6 +341,7 @@ fn continue_with_a_new_id_shifts_the_history() {
     assert_eq!(replica.checkpoint(), Some(checkpoint(ID_B, 138, 0)));
     replica.handle_input(t0, PING);
     replica.handle_eof(t0);
+    drain_events(&mut replica);
     assert_eq!(replica.checkpoint(), Some(checkpoint(ID_B, 152, 0)));
 }
 
@@ -351,6 +358,7 @@ fn continue_with_the_same_id() {
         line.extend_from_slice(&announced);
         line.extend_from_slice(b"\r\n");
         replica.handle_input(t0, &line);
+        drain_events(&mut replica);
         assert_eq!(replica.replid2().is_some(), shifted);
         assert_eq!(
             replica.checkpoint().unwrap().replid.as_bytes(),
@@ -370,6 +378,7 @@ fn select_persists_across_a_resume() {
     input.extend(set("a", "1"));
     first.handle_input(t0, &input);
     first.handle_eof(t0);
+    drain_events(&mut first);
     let resume = first.checkpoint().expect("resumable");
     assert_eq!(resume, checkpoint(ID_A, 1000 + 23 + 27, 7));
 
@@ -477,6 +486,7 @@ fn ack_period_moves_the_deadline_forward() {
     assert_eq!(drain_sent(&mut replica), b"");
     // Late by several periods: one ACK, and the next deadline is in the future.
     replica.handle_input(at(t0, 5000), PING);
+    drain_events(&mut replica);
     replica.handle_timeout(at(t0, 5500));
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1014]);
     let next = replica.poll_timeout().unwrap();
@@ -523,10 +533,12 @@ fn manual_acks_follow_confirmations() {
     let config = ReplicaConfig::new(6380).with_ack_mode(AckMode::Manual);
     let mut replica = synced(config, 1000, t0);
     replica.handle_input(t0, PING);
+    drain_events(&mut replica);
     replica.handle_timeout(at(t0, 1000));
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1000]);
     replica.acknowledge(Offset(1014));
     replica.handle_input(t0, GETACK);
+    drain_events(&mut replica);
     assert_eq!(acks_in(&drain_sent(&mut replica)), vec![1014]);
     replica.acknowledge(Offset(999_999));
     replica.handle_timeout(at(t0, 2000));
@@ -585,7 +597,46 @@ fn full_resync_drops_the_old_checkpoint() {
     let mut input = HANDSHAKE_REPLIES.to_vec();
     input.extend(fullresync(ID_A, 9000));
     replica.handle_input(t0, &input);
+    // Until the application is told of the full resync, the old history still stands.
+    assert_eq!(replica.checkpoint(), Some(resume));
+    drain_events(&mut replica);
     assert_eq!(replica.checkpoint(), None);
     replica.handle_input(t0, &length_framed(&tiny_rdb()));
+    drain_events(&mut replica);
     assert_eq!(replica.checkpoint(), Some(checkpoint(ID_A, 9000, 0)));
+}
+
+/// The checkpoint follows delivery, not decoding: a whole read of commands moves it one
+/// event at a time as the application takes them, never ahead (a transaction moves it once,
+/// at its EXEC).
+#[test]
+fn the_checkpoint_never_runs_ahead_of_delivered_events() {
+    let t0 = Instant::now();
+    let mut replica = synced(ReplicaConfig::new(6380), 1000, t0);
+    let mut input = set("a", "1");
+    input.extend(select(3));
+    input.extend_from_slice(MULTI);
+    input.extend(set("b", "2"));
+    input.extend_from_slice(EXEC);
+    input.extend_from_slice(PING);
+    replica.handle_input(t0, &input);
+    assert_eq!(replica.checkpoint(), Some(checkpoint(ID_A, 1000, 0)));
+    let mut seen = Vec::new();
+    while let Some(event) = replica.poll_event() {
+        let Event::Command(command) = event else {
+            continue;
+        };
+        seen.push((command.kind, replica.checkpoint().unwrap().offset.get()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (CommandKind::Other, 1027),
+            (CommandKind::Select(3), 1050),
+            (CommandKind::Multi, 1050),
+            (CommandKind::Other, 1050),
+            (CommandKind::Exec, 1050 + 15 + 27 + 14),
+            (CommandKind::Ping, 1050 + 15 + 27 + 14 + 14),
+        ]
+    );
 }

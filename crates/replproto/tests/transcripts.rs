@@ -293,8 +293,8 @@ fn replay_conn(
         now_of(conn.open_rel),
     )
     .unwrap();
-    let mut sent = drain_sent(&mut replica);
     let mut events = drain_events(&mut replica);
+    let mut sent = drain_sent(&mut replica);
     // ACKs sent in reaction to a chunk of input: (seq of the chunk, offsets).
     let mut reactive: Vec<(u64, Vec<u64>)> = Vec::new();
     let mut periodic: Vec<u64> = Vec::new();
@@ -307,17 +307,18 @@ fn replay_conn(
                 break;
             }
             replica.handle_timeout(deadline);
-            periodic.extend(acks_in(&drain_sent(&mut replica)));
             events.extend(drain_events(&mut replica));
+            periodic.extend(acks_in(&drain_sent(&mut replica)));
         }
         replica.handle_input(now, &chunk.bytes);
+        // Events first: handing them out is what may call for an ACK.
+        events.extend(drain_events(&mut replica));
         let out = drain_sent(&mut replica);
         let acks = acks_in(&out);
         if !acks.is_empty() {
             reactive.push((chunk.seq, acks));
         }
         sent.extend(out);
-        events.extend(drain_events(&mut replica));
     }
 
     // (a) The handshake, byte for byte, up to and including PSYNC (and the SYNC fallback).

@@ -168,6 +168,20 @@ impl CloseReason {
     pub fn is_protocol_error(&self) -> bool {
         matches!(self, CloseReason::Protocol(_))
     }
+
+    /// Whether connecting again with the same settings can succeed. Not after a refusal of
+    /// the credentials or permissions (`NOAUTH`, `WRONGPASS`, `NOPERM`: the settings must
+    /// change) or a close by the application; every other end is worth a retry (Redis
+    /// replicas retry them all), a protocol error with a full resync.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CloseReason::Refused { reply, .. } => {
+                !matches!(reply.kind(), b"NOAUTH" | b"WRONGPASS" | b"NOPERM")
+            }
+            CloseReason::Local => false,
+            _ => true,
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {

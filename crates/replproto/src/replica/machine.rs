@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::resp::{parse_line, write_unsigned};
-use crate::{Checkpoint, Offset, ReplId};
+use crate::{Offset, ReplId};
 
 use super::snapshot::{Payload, MARK_LEN};
 use super::stream::{Link, Stream};
@@ -42,7 +42,6 @@ pub(super) struct AwaitSnapshot {
 pub(super) struct Transfer {
     pub(super) link: Link,
     pub(super) offset: Offset,
-    pub(super) eof_framed: bool,
     pub(super) payload: Payload,
 }
 
@@ -55,10 +54,7 @@ pub(super) struct Streaming {
 
 /// The link is over.
 #[derive(Debug)]
-pub(super) struct Closed {
-    /// Where a new link can resume.
-    pub(super) checkpoint: Option<Checkpoint>,
-}
+pub(super) struct Closed;
 
 /// One state per phase of a link, each with the data only it needs.
 #[derive(Debug)]
@@ -119,29 +115,17 @@ impl Replica {
     }
 
     fn enter(&mut self, next: State, now: Instant) {
-        if let State::Streaming(s) = &next {
-            if let Some(checkpoint) = s.stream.checkpoint() {
-                self.resume = Some(checkpoint);
-            }
-        }
         self.last_io = now;
         self.state = next;
     }
 
-    /// Ends the link once, reporting why.
+    /// Ends the link once, reporting why. (What survives it for the next link follows from
+    /// the events delivered, `Closed` included: see `delivery.rs`.)
     pub(super) fn close_with(&mut self, reason: CloseReason) {
         if let State::Closed(_) = self.state {
             return;
         }
-        let checkpoint = if reason.is_protocol_error() {
-            None
-        } else {
-            match &self.state {
-                State::Streaming(s) => s.stream.checkpoint(),
-                _ => self.resume,
-            }
-        };
-        self.state = State::Closed(Closed { checkpoint });
+        self.state = State::Closed(Closed);
         self.input = Default::default();
         self.events.push_back(Event::Closed(reason));
     }
@@ -165,18 +149,10 @@ impl Replica {
                     Some(done) => self.snapshot_done(done, now),
                 }
             }
-            State::Streaming(s) => {
-                let output = &mut self.output;
-                let result = s
-                    .stream
-                    .decode(&mut self.input, &mut self.events, |offset| {
-                        encode_ack(output, offset)
-                    });
-                match result {
-                    Ok(()) => Step::Wait,
-                    Err(e) => Step::Close(CloseReason::Protocol(e)),
-                }
-            }
+            State::Streaming(s) => match s.stream.decode(&mut self.input, &mut self.events) {
+                Ok(()) => Step::Wait,
+                Err(e) => Step::Close(CloseReason::Protocol(e)),
+            },
         }
     }
 
@@ -249,8 +225,6 @@ impl Replica {
         if line.starts_with(b"+FULLRESYNC") {
             return match parse_fullresync(&line) {
                 Some((replid, offset)) => {
-                    // The old history is being replaced: it can no longer be resumed.
-                    self.resume = None;
                     self.events.push_back(Event::FullResync { replid, offset });
                     Step::enter(State::AwaitSnapshot(AwaitSnapshot {
                         link: Link::Psync(replid),
@@ -287,7 +261,7 @@ impl Replica {
     }
 
     fn continue_reply(&mut self, line: Bytes, now: Instant) -> Step {
-        let Some(resume) = self.resume else {
+        let Some(resume) = self.requested else {
             return Step::Close(CloseReason::Protocol(ProtocolError::UnrequestedContinue));
         };
         let announced = match &line[b"+CONTINUE".len()..] {
@@ -319,7 +293,6 @@ impl Replica {
             Link::Psync(replid),
             resume.offset,
             resume.db,
-            self.config.ack_mode,
             self.config.limits,
         );
         Step::enter(State::Streaming(Streaming {
@@ -357,14 +330,10 @@ impl Replica {
         } else {
             return malformed();
         };
-        if link == Link::Legacy {
-            self.resume = None;
-        }
         self.events.push_back(Event::SnapshotBegin { framing });
         Step::enter(State::Transfer(Transfer {
             link,
             offset,
-            eof_framed: mark.is_some(),
             payload: Payload::new(framing, mark),
         }))
     }
@@ -373,7 +342,7 @@ impl Replica {
         let State::Transfer(t) = &self.state else {
             unreachable!("called in Transfer");
         };
-        let (link, offset, eof_framed) = (t.link, t.offset, t.eof_framed);
+        let (link, offset) = (t.link, t.offset);
         let checksum = match done.checksum {
             Ok(status) => status,
             Err(crate::rdb::RdbError::ChecksumMismatch { .. }) if !self.config.verify_checksum => {
@@ -386,17 +355,7 @@ impl Replica {
             checksum,
             db: done.stream_db,
         });
-        let stream = Stream::new(
-            link,
-            offset,
-            done.stream_db,
-            self.config.ack_mode,
-            self.config.limits,
-        );
-        // A master holds the stream after a diskless payload until the first ACK.
-        if eof_framed && matches!(link, Link::Psync(_)) {
-            encode_ack(&mut self.output, offset);
-        }
+        let stream = Stream::new(link, offset, done.stream_db, self.config.limits);
         let next_ack = matches!(link, Link::Psync(_)).then(|| now + self.config.ack_period);
         Step::enter(State::Streaming(Streaming { stream, next_ack }))
     }

@@ -15,6 +15,7 @@
 //! See `docs/replica-states.md` for the state diagram.
 
 mod config;
+mod delivery;
 mod error;
 mod event;
 mod following;
@@ -36,6 +37,7 @@ pub use error::{CloseReason, ErrorReply, ProtocolError};
 pub use event::{Command, CommandKind, Event, HandshakeCommand, SnapshotFraming};
 pub use following::Following;
 
+use delivery::Delivery;
 use machine::{encode_ack, AwaitPong, State};
 
 /// Where a link is, for logs, errors and tests.
@@ -81,8 +83,10 @@ pub struct Replica {
     /// Bytes to send, handed out by `poll_transmit`.
     output: BytesMut,
     events: VecDeque<Event>,
-    /// Where this link can resume from, while not streaming.
-    resume: Option<Checkpoint>,
+    /// The checkpoint this link asked to resume from with `PSYNC`.
+    requested: Option<Checkpoint>,
+    /// What the application has been handed: the checkpoint and the ACK offset follow it.
+    delivery: Delivery,
     /// The previous history after a `+CONTINUE <new id>`, and the first offset it does not cover.
     replid2: Option<(ReplId, Offset)>,
     /// Last time the master showed it was alive, for `repl_timeout`.
@@ -111,13 +115,15 @@ impl Replica {
         now: Instant,
     ) -> Result<Replica, ConfigError> {
         config.validate()?;
+        let config_ack_mode = config.ack_mode;
         let mut replica = Replica {
             config,
             state: State::AwaitPong(AwaitPong),
             input: BytesMut::new(),
             output: BytesMut::with_capacity(256),
             events: VecDeque::new(),
-            resume,
+            requested: resume,
+            delivery: Delivery::new(resume, config_ack_mode),
             replid2: None,
             last_io: now,
         };
@@ -179,7 +185,13 @@ impl Replica {
         let period = self.config.ack_period;
         if let State::Streaming(s) = &mut self.state {
             if let Some(due) = s.next_ack.filter(|due| now >= *due) {
-                encode_ack(&mut self.output, s.stream.ack_offset());
+                // Only what was handed out, and only for the history this link streams.
+                let delivered = self.delivery.checkpoint();
+                if delivered.is_some_and(|c| s.stream.link == stream::Link::Psync(c.replid)) {
+                    if let Some(offset) = self.delivery.ack_offset() {
+                        encode_ack(&mut self.output, offset);
+                    }
+                }
                 // Keep the cadence, but never schedule in the past after a late call.
                 let next = due + period;
                 s.next_ack = Some(if next > now { next } else { now + period });
@@ -195,9 +207,7 @@ impl Replica {
     /// Confirms that everything up to `offset` is applied, in [`AckMode::Manual`]. Offsets
     /// beyond what was delivered are capped to it.
     pub fn acknowledge(&mut self, offset: Offset) {
-        if let State::Streaming(s) = &mut self.state {
-            s.stream.confirm(offset);
-        }
+        self.delivery.confirm(offset);
     }
 
     /// Bytes to write to the master, if any (all pending output in one buffer).
@@ -210,8 +220,19 @@ impl Replica {
     }
 
     /// The next event, in stream order.
+    ///
+    /// Handing out an event is what moves the [`checkpoint`](Self::checkpoint) and the
+    /// acknowledged offset, and may queue an ACK (the answer to a `GETACK`, or the ACK that
+    /// starts the stream after a diskless snapshot): drain [`poll_transmit`](Self::poll_transmit)
+    /// after the events.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Some(offset) = self.delivery.deliver(&event) {
+            if !self.is_closed() {
+                encode_ack(&mut self.output, offset);
+            }
+        }
+        Some(event)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` once closed.
@@ -234,22 +255,16 @@ impl Replica {
         matches!(self.state, State::Closed(_))
     }
 
-    /// Where a next link can resume: during streaming, the last applied command; after the
-    /// link closed, what survived it (nothing after a protocol error).
+    /// Where a next link can resume: the last whole command (outside a transaction) handed out
+    /// by [`poll_event`](Self::poll_event), in its history. Dropped once a full resync or a
+    /// protocol error has been handed out; kept across a disconnect or a timeout.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
-        match &self.state {
-            State::Streaming(s) => s.stream.checkpoint(),
-            State::Closed(c) => c.checkpoint,
-            _ => self.resume,
-        }
+        self.delivery.checkpoint()
     }
 
-    /// The offset of the last byte applied from the stream, while streaming.
+    /// The offset of the last stream byte handed out, once streaming.
     pub fn offset(&self) -> Option<Offset> {
-        match &self.state {
-            State::Streaming(s) => Some(s.stream.applied()),
-            _ => None,
-        }
+        self.delivery.offset()
     }
 
     /// The previous replication id after a `+CONTINUE <new id>`, with the first offset it no
@@ -298,7 +313,7 @@ impl Replica {
     }
 
     fn send_psync(&mut self) {
-        match self.resume {
+        match self.requested {
             Some(resume) => {
                 let mut next = BytesMut::new();
                 crate::resp::write_unsigned(&mut next, resume.offset.next_byte());

@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use bytes::{Buf, BytesMut};
 
 use crate::resp::{CommandDecoder, CommandFrame, Decoded};
-use crate::{Checkpoint, Limits, Offset, ReplId};
+use crate::{Limits, Offset, ReplId};
 
-use super::{AckMode, Command, CommandKind, Event, Phase, ProtocolError};
+use super::{Command, CommandKind, Event, Phase, ProtocolError};
 
 /// What kind of link the stream runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,81 +33,33 @@ pub(super) struct Stream {
     decoder: CommandDecoder,
     /// Last stream byte consumed from the input.
     read: Offset,
-    /// Last byte of the last whole command handed out (outside any transaction).
-    applied: Offset,
     /// Database selected at `read`.
     db: u32,
-    /// Database selected at `applied`.
-    applied_db: u32,
     transaction: Option<Transaction>,
     /// Keepalive bytes read since the last command, reported with the next one.
     keepalive: u64,
-    /// Highest offset the application confirmed, in [`AckMode::Manual`].
-    confirmed: Offset,
-    ack_mode: AckMode,
     max_transaction_len: usize,
 }
 
 impl Stream {
-    pub(super) fn new(
-        link: Link,
-        offset: Offset,
-        db: u32,
-        ack_mode: AckMode,
-        limits: Limits,
-    ) -> Self {
+    pub(super) fn new(link: Link, offset: Offset, db: u32, limits: Limits) -> Self {
         Stream {
             link,
             decoder: CommandDecoder::new(limits),
             read: offset,
-            applied: offset,
             db,
-            applied_db: db,
             transaction: None,
             keepalive: 0,
-            confirmed: offset,
-            ack_mode,
             max_transaction_len: limits.max_transaction_len,
         }
     }
 
-    /// The offset to put in `REPLCONF ACK`.
-    pub(super) fn ack_offset(&self) -> Offset {
-        match self.ack_mode {
-            AckMode::OnDelivery => self.applied,
-            AckMode::Manual => self.confirmed.min(self.applied),
-        }
-    }
-
-    /// Records the application's confirmation (manual ACK mode).
-    pub(super) fn confirm(&mut self, offset: Offset) {
-        self.confirmed = self.confirmed.max(offset.min(self.applied));
-    }
-
-    /// Last byte of the last whole command handed out.
-    pub(super) fn applied(&self) -> Offset {
-        self.applied
-    }
-
-    /// Where a new link could resume, if this one is resumable.
-    pub(super) fn checkpoint(&self) -> Option<Checkpoint> {
-        match self.link {
-            Link::Psync(replid) => Some(Checkpoint {
-                replid,
-                offset: self.applied,
-                db: self.applied_db,
-            }),
-            Link::Legacy => None,
-        }
-    }
-
-    /// Decodes every whole command in `input`, queueing events and answering `GETACK` into
-    /// `output` through `ack`.
+    /// Decodes every whole command in `input` into events; a transaction's commands are
+    /// queued only once its `EXEC` arrived.
     pub(super) fn decode(
         &mut self,
         input: &mut BytesMut,
         events: &mut VecDeque<Event>,
-        mut ack: impl FnMut(Offset),
     ) -> Result<(), ProtocolError> {
         loop {
             let decoded = self
@@ -133,10 +85,6 @@ impl Stream {
             let kind = classify(&frame)?;
             match kind {
                 CommandKind::Select(db) => self.db = db,
-                CommandKind::GetAck if matches!(self.link, Link::Psync(_)) => {
-                    // Answered with the offset before the GETACK's own bytes, as Redis does.
-                    ack(self.ack_offset());
-                }
                 CommandKind::Multi if self.transaction.is_none() => {
                     self.transaction = Some(Transaction::default());
                 }
@@ -161,13 +109,9 @@ impl Stream {
                     if kind == CommandKind::Exec {
                         let tx = self.transaction.take().unwrap_or_default();
                         events.extend(tx.held.into_iter().map(Event::Command));
-                        self.mark_applied();
                     }
                 }
-                None => {
-                    events.push_back(Event::Command(command));
-                    self.mark_applied();
-                }
+                None => events.push_back(Event::Command(command)),
             }
         }
     }
@@ -178,11 +122,6 @@ impl Stream {
             return Err(ProtocolError::OffsetOverflow);
         }
         Ok(())
-    }
-
-    fn mark_applied(&mut self) {
-        self.applied = self.read;
-        self.applied_db = self.db;
     }
 }
 

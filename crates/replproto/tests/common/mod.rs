@@ -760,14 +760,16 @@ pub fn feed<'a>(
     now: Instant,
 ) -> Fed {
     let mut replica = Replica::new(config, resume, now).expect("valid config");
-    let mut sent = drain_sent(&mut replica);
     let mut events = drain_events(&mut replica);
+    let mut sent = drain_sent(&mut replica);
     let mut max_buffered = 0;
     for piece in pieces {
         replica.handle_input(now, piece);
         max_buffered = max_buffered.max(replica.buffered());
-        sent.extend(drain_sent(&mut replica));
+        // The canonical order: events first (delivering them may call for an ACK), then
+        // what to send.
         events.extend(drain_events(&mut replica));
+        sent.extend(drain_sent(&mut replica));
     }
     Fed {
         replica,
