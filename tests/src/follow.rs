@@ -1,9 +1,13 @@
-//! Runs a [`replproto_std::Follower`] on a background thread and hands its events to the test
-//! thread over a channel, so the test can write to the master while it waits for events with a
-//! deadline.
+//! Runs a follower on a background thread and hands its events to the test thread over a
+//! channel, so the test can write to the master while it waits for events with a deadline.
+//!
+//! The follower is either adapter's ([`Driver`]): the blocking [`replproto_std::Follower`], or
+//! the async [`replproto_tokio::Follower`] on a single-threaded runtime of its own. The events
+//! reach the test the same way, so one test body checks both.
 
 use std::collections::VecDeque;
-use std::net::ToSocketAddrs;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -22,6 +26,55 @@ pub const RECONNECT_DELAY: Duration = Duration::from_millis(50);
 
 /// How many recent events a timeout message shows.
 const HISTORY: usize = 40;
+
+/// Which adapter drives the follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// `replproto_std::Follower`, blocking I/O.
+    Std,
+    /// `replproto_tokio::Follower`, on a current-thread tokio runtime.
+    Tokio,
+}
+
+impl Driver {
+    /// Both adapters.
+    pub const ALL: [Driver; 2] = [Driver::Std, Driver::Tokio];
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Driver::Std => "std",
+            Driver::Tokio => "tokio",
+        })
+    }
+}
+
+/// Defines, for each `fn name(driver) { body }`, a module `name` with two tests running the
+/// body with `driver` set to [`Driver::Std`] and to [`Driver::Tokio`]: one test body, two
+/// drivers, reported separately (`name::std_driver`, `name::tokio_driver`).
+#[macro_export]
+macro_rules! driver_tests {
+    ($($(#[$meta:meta])* fn $name:ident($driver:ident) $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn std_driver() {
+                let $driver = $crate::Driver::Std;
+                $body
+            }
+
+            #[test]
+            fn tokio_driver() {
+                let $driver = $crate::Driver::Tokio;
+                $body
+            }
+        }
+    )*};
+}
 
 /// One event of the follower, with the checkpoint it held right after it (for
 /// [`Event::Closed`]: the checkpoint the next link resumes from).
@@ -51,8 +104,66 @@ impl FollowerThread {
         FollowerThread::spawn(Follower::new(addr, config).with_reconnect_delay(RECONNECT_DELAY))
     }
 
+    /// Follows the master at `addr` with `config` and a [`RECONNECT_DELAY`] between links,
+    /// driven by `driver`.
+    pub fn start_with(driver: Driver, addr: SocketAddr, config: ReplicaConfig) -> FollowerThread {
+        FollowerThread::resume_with(driver, addr, config, None)
+    }
+
+    /// Like [`start_with`](Self::start_with), resuming from `checkpoint`.
+    pub fn resume_with(
+        driver: Driver,
+        addr: SocketAddr,
+        config: ReplicaConfig,
+        checkpoint: Option<Checkpoint>,
+    ) -> FollowerThread {
+        match driver {
+            Driver::Std => FollowerThread::spawn(
+                Follower::new(addr, config)
+                    .with_checkpoint(checkpoint)
+                    .with_reconnect_delay(RECONNECT_DELAY),
+            ),
+            Driver::Tokio => FollowerThread::spawn_tokio(
+                replproto_tokio::Follower::new(addr.to_string(), config)
+                    .with_checkpoint(checkpoint)
+                    .with_reconnect_delay(RECONNECT_DELAY),
+            ),
+        }
+    }
+
     /// Runs `follower` on a new thread.
     pub fn spawn(mut follower: Follower) -> FollowerThread {
+        FollowerThread::run(move || {
+            let item = follower
+                .next_event()
+                .map(|event| (event, follower.checkpoint()));
+            item.map_err(|e| e.to_string())
+        })
+    }
+
+    /// Runs the async `follower` on a new thread, on a current-thread runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the runtime cannot be built.
+    pub fn spawn_tokio(mut follower: replproto_tokio::Follower) -> FollowerThread {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build a tokio runtime for the follower");
+        FollowerThread::run(move || {
+            let item = runtime
+                .block_on(follower.next_event())
+                .map(|event| (event, follower.checkpoint()));
+            item.map_err(|e| e.to_string())
+        })
+    }
+
+    /// Calls `next` on a new thread until stopped, sending what it returns.
+    #[allow(clippy::type_complexity)]
+    fn run(
+        mut next: impl FnMut() -> Result<(Event, Option<Checkpoint>), String> + Send + 'static,
+    ) -> FollowerThread {
         let (tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
@@ -60,13 +171,7 @@ impl FollowerThread {
             .name("follower".into())
             .spawn(move || {
                 while !stopped.load(Ordering::SeqCst) {
-                    let item = match follower.next_event() {
-                        Ok(event) => Ok(Delivered {
-                            event,
-                            checkpoint: follower.checkpoint(),
-                        }),
-                        Err(e) => Err(e.to_string()),
-                    };
+                    let item = next().map(|(event, checkpoint)| Delivered { event, checkpoint });
                     if tx.send(item).is_err() {
                         break;
                     }

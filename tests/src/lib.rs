@@ -4,7 +4,8 @@
 //! * [`Client`] is a tiny blocking client with its own RESP reader/writer, used for assertions.
 //! * [`CutProxy`] forwards TCP traffic and can cut or refuse connections on demand.
 //! * [`wait_until`] / [`wait_for`] poll a condition with a deadline instead of sleeping.
-//! * [`FollowerThread`] runs a `replproto_std::Follower` on a thread and hands its events over.
+//! * [`FollowerThread`] runs a follower (either adapter's, see [`Driver`]) on a thread and
+//!   hands its events over; [`driver_tests!`] runs one test body with both.
 //! * [`Redis`] names the server version a scenario runs against.
 
 mod client;
@@ -16,7 +17,7 @@ mod wait;
 
 pub use client::{Client, Reply, SyncStats};
 pub use follow::{
-    assert_contiguous, commands, full_sync, links, summary, wait_settled, words, Delivered,
+    assert_contiguous, commands, full_sync, links, summary, wait_settled, words, Delivered, Driver,
     FollowerThread, FullSync, RECONNECT_DELAY,
 };
 pub use proxy::CutProxy;

@@ -1,4 +1,4 @@
-//! A `replproto_std::Follower` against real masters that require a password or an ACL user:
+//! A follower (each adapter's: `replproto_std` and `replproto_tokio`) against real masters that require a password or an ACL user:
 //! each case ends as the master dictates (protocol.md §9.1 items 8, 9 and 27), with an error
 //! that says what to fix, and a refusal keeps the checkpoint a later link resumes from.
 
@@ -7,10 +7,9 @@ use std::time::Duration;
 use replproto::replica::{CloseReason, Event, HandshakeCommand, Phase, ReplicaConfig};
 use replproto::Checkpoint;
 use replproto_e2e::{
-    assert_contiguous, commands, free_port, full_sync, summary, wait_until, CutProxy, Delivered,
-    FollowerThread, Redis, RedisServer, RECONNECT_DELAY,
+    assert_contiguous, commands, driver_tests, free_port, full_sync, summary, wait_until, CutProxy,
+    Delivered, Driver, FollowerThread, Redis, RedisServer,
 };
-use replproto_std::Follower;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "secret";
@@ -82,8 +81,14 @@ fn wrongpass(redis: Redis) -> &'static str {
 }
 
 /// The master takes our `AUTH`, serves a full sync, and our replica gets its writes.
-fn streams_after_auth(redis: Redis, master: &RedisServer, config: ReplicaConfig, port: u16) {
-    let follower = FollowerThread::start(master.addr(), config);
+fn streams_after_auth(
+    driver: Driver,
+    redis: Redis,
+    master: &RedisServer,
+    config: ReplicaConfig,
+    port: u16,
+) {
+    let follower = FollowerThread::start_with(driver, master.addr(), config);
     let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));
@@ -117,10 +122,11 @@ fn streams_after_auth(redis: Redis, master: &RedisServer, config: ReplicaConfig,
     assert_eq!(m.stats().full, 1);
 }
 
-fn right_password_scenario(redis: Redis) {
+fn right_password_scenario(driver: Driver, redis: Redis) {
     let master = master_with_password(redis);
     let port = free_port();
     streams_after_auth(
+        driver,
         redis,
         &master,
         ReplicaConfig::new(port).with_password(PASSWORD),
@@ -128,21 +134,24 @@ fn right_password_scenario(redis: Redis) {
     );
 }
 
-#[test]
-fn right_password_streams_redis7() {
-    right_password_scenario(Redis::Default);
+driver_tests! {
+    fn right_password_streams_redis7(driver) {
+        right_password_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn right_password_streams_redis6() {
-    right_password_scenario(Redis::V6);
+driver_tests! {
+    fn right_password_streams_redis6(driver) {
+        right_password_scenario(driver, Redis::V6);
+    }
 }
 
 /// `AUTH` fails: the link ends right there, the REPLCONF replies unread, and every retry ends
 /// the same way.
-fn wrong_password_scenario(redis: Redis) {
+fn wrong_password_scenario(driver: Driver, redis: Redis) {
     let master = master_with_password(redis);
-    let follower = FollowerThread::start(
+    let follower = FollowerThread::start_with(
+        driver,
         master.addr(),
         ReplicaConfig::new(free_port()).with_password("wrong"),
     );
@@ -174,21 +183,24 @@ fn wrong_password_scenario(redis: Redis) {
     assert_eq!(m.info_replication()["connected_slaves"], "0");
 }
 
-#[test]
-fn wrong_password_is_refused_redis7() {
-    wrong_password_scenario(Redis::Default);
+driver_tests! {
+    fn wrong_password_is_refused_redis7(driver) {
+        wrong_password_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn wrong_password_is_refused_redis6() {
-    wrong_password_scenario(Redis::V6);
+driver_tests! {
+    fn wrong_password_is_refused_redis6(driver) {
+        wrong_password_scenario(driver, Redis::V6);
+    }
 }
 
 /// No password: the REPLCONFs get `-NOAUTH` (ignored), so does `PSYNC`, which makes the
 /// replica fall back to `SYNC`, and the `-NOAUTH` answering that ends the link.
-fn missing_password_scenario(redis: Redis) {
+fn missing_password_scenario(driver: Driver, redis: Redis) {
     let master = master_with_password(redis);
-    let follower = FollowerThread::start(master.addr(), ReplicaConfig::new(free_port()));
+    let follower =
+        FollowerThread::start_with(driver, master.addr(), ReplicaConfig::new(free_port()));
     let link = one_link(&follower);
     assert_eq!(
         shape(&link),
@@ -216,18 +228,20 @@ fn missing_password_scenario(redis: Redis) {
     assert_eq!(master.client().stats().full, 0);
 }
 
-#[test]
-fn missing_password_falls_back_to_sync_and_is_refused_redis7() {
-    missing_password_scenario(Redis::Default);
+driver_tests! {
+    fn missing_password_falls_back_to_sync_and_is_refused_redis7(driver) {
+        missing_password_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn missing_password_falls_back_to_sync_and_is_refused_redis6() {
-    missing_password_scenario(Redis::V6);
+driver_tests! {
+    fn missing_password_falls_back_to_sync_and_is_refused_redis6(driver) {
+        missing_password_scenario(driver, Redis::V6);
+    }
 }
 
 /// An ACL user with `+psync +replconf +ping` is all a replica needs.
-fn acl_user_scenario(redis: Redis) {
+fn acl_user_scenario(driver: Driver, redis: Redis) {
     let master = master_with_password(redis);
     let reply = master.client().cmd(&[
         "ACL",
@@ -242,6 +256,7 @@ fn acl_user_scenario(redis: Redis) {
     assert!(reply.is_ok(), "{reply:?}");
     let port = free_port();
     streams_after_auth(
+        driver,
         redis,
         &master,
         ReplicaConfig::new(port).with_user("repl", "pw"),
@@ -249,18 +264,20 @@ fn acl_user_scenario(redis: Redis) {
     );
 }
 
-#[test]
-fn acl_user_with_replication_permissions_streams_redis7() {
-    acl_user_scenario(Redis::Default);
+driver_tests! {
+    fn acl_user_with_replication_permissions_streams_redis7(driver) {
+        acl_user_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn acl_user_with_replication_permissions_streams_redis6() {
-    acl_user_scenario(Redis::V6);
+driver_tests! {
+    fn acl_user_with_replication_permissions_streams_redis6(driver) {
+        acl_user_scenario(driver, Redis::V6);
+    }
 }
 
 /// An ACL user without `+psync`: `-NOPERM` to `PSYNC`, the `SYNC` fallback, `-NOPERM` again.
-fn acl_user_without_psync_scenario(redis: Redis) {
+fn acl_user_without_psync_scenario(driver: Driver, redis: Redis) {
     let master = master_with_password(redis);
     let reply = master.client().cmd(&[
         "ACL",
@@ -272,7 +289,8 @@ fn acl_user_without_psync_scenario(redis: Redis) {
         "+ping",
     ]);
     assert!(reply.is_ok(), "{reply:?}");
-    let follower = FollowerThread::start(
+    let follower = FollowerThread::start_with(
+        driver,
         master.addr(),
         ReplicaConfig::new(free_port()).with_user("replnp", "pw"),
     );
@@ -304,34 +322,43 @@ fn acl_user_without_psync_scenario(redis: Redis) {
     assert_eq!(master.client().stats().full, 0);
 }
 
-#[test]
-fn acl_user_without_psync_is_refused_redis7() {
-    acl_user_without_psync_scenario(Redis::Default);
+driver_tests! {
+    fn acl_user_without_psync_is_refused_redis7(driver) {
+        acl_user_without_psync_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn acl_user_without_psync_is_refused_redis6() {
-    acl_user_without_psync_scenario(Redis::V6);
+driver_tests! {
+    fn acl_user_without_psync_is_refused_redis6(driver) {
+        acl_user_without_psync_scenario(driver, Redis::V6);
+    }
 }
 
 /// A follower that resumes from `checkpoint` with `config`.
-fn resuming(master: &RedisServer, config: ReplicaConfig, checkpoint: Checkpoint) -> FollowerThread {
-    FollowerThread::spawn(
-        Follower::new(master.addr(), config)
-            .with_checkpoint(Some(checkpoint))
-            .with_reconnect_delay(RECONNECT_DELAY),
-    )
+fn resuming(
+    driver: Driver,
+    master: &RedisServer,
+    config: ReplicaConfig,
+    checkpoint: Checkpoint,
+) -> FollowerThread {
+    FollowerThread::resume_with(driver, master.addr(), config, Some(checkpoint))
+}
+
+driver_tests! {
+    fn checkpoint_survives_refusals_and_resumes(driver) {
+        checkpoint_survives_refusals_scenario(driver);
+    }
 }
 
 /// A refusal is not a protocol error: the checkpoint survives a wrong and a missing password,
 /// and the right password then resumes from it with `+CONTINUE`.
-#[test]
-fn checkpoint_survives_refusals_and_resumes() {
+fn checkpoint_survives_refusals_scenario(driver: Driver) {
     let master = master_with_password(Redis::Default);
     let proxy = CutProxy::start(master.addr());
     let port = free_port();
     let config = ReplicaConfig::new(port);
-    let first = FollowerThread::start(proxy.addr(), config.clone().with_password(PASSWORD));
+    let first =
+        FollowerThread::start_with(driver, proxy.addr(), config.clone().with_password(PASSWORD));
     let sync = full_sync(&first.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));
@@ -357,7 +384,12 @@ fn checkpoint_survives_refusals_and_resumes() {
     drop(first);
     assert!(m.cmd(&["SET", "while-away", "1"]).is_ok());
 
-    let wrong = resuming(&master, config.clone().with_password("wrong"), checkpoint);
+    let wrong = resuming(
+        driver,
+        &master,
+        config.clone().with_password("wrong"),
+        checkpoint,
+    );
     let link = one_link(&wrong);
     assert!(matches!(
         refusal(&link),
@@ -369,7 +401,7 @@ fn checkpoint_survives_refusals_and_resumes() {
     assert_eq!(link.last().unwrap().checkpoint, Some(checkpoint));
     drop(wrong);
 
-    let missing = resuming(&master, config.clone(), checkpoint);
+    let missing = resuming(driver, &master, config.clone(), checkpoint);
     let link = one_link(&missing);
     assert!(matches!(
         refusal(&link),
@@ -384,7 +416,7 @@ fn checkpoint_survives_refusals_and_resumes() {
     assert_eq!(link.last().unwrap().checkpoint, Some(checkpoint));
     drop(missing);
 
-    let right = resuming(&master, config.with_password(PASSWORD), checkpoint);
+    let right = resuming(driver, &master, config.with_password(PASSWORD), checkpoint);
     let resumed = right.until("a partial resync", TIMEOUT, |e| {
         matches!(e, Event::PartialResync { .. })
     });

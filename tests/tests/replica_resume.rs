@@ -1,4 +1,4 @@
-//! A `replproto_std::Follower` whose link to a real master is cut (through a proxy) while the
+//! A follower (each adapter's: `replproto_std` and `replproto_tokio`) whose link to a real master is cut (through a proxy) while the
 //! master keeps taking writes: it resumes with `+CONTINUE` without losing or repeating a
 //! command, and falls back to a full sync once the master's backlog no longer holds what it
 //! missed.
@@ -13,8 +13,9 @@ use replproto::replica::{
 };
 use replproto::{Checkpoint, Offset};
 use replproto_e2e::{
-    assert_contiguous, commands, free_port, full_sync, incompressible, links, summary,
-    wait_settled, wait_until, words, Client, CutProxy, Delivered, FollowerThread, Redis, Reply,
+    assert_contiguous, commands, driver_tests, free_port, full_sync, incompressible, links,
+    summary, wait_settled, wait_until, words, Client, CutProxy, Delivered, Driver, FollowerThread,
+    Redis, Reply,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,11 +60,11 @@ impl Drop for OnUnwind<'_> {
 /// Two cuts while a writer thread keeps writing `SET seq:<i> <i>`: both reconnections resume
 /// with `+CONTINUE`, and every write arrives exactly once, in order, with the offsets of
 /// consecutive links joining up.
-fn cut_and_resume_scenario(redis: Redis) {
+fn cut_and_resume_scenario(driver: Driver, redis: Redis) {
     let master = redis.start(&NO_DELAY);
     let proxy = CutProxy::start(master.addr());
     let port = free_port();
-    let follower = FollowerThread::start(proxy.addr(), ReplicaConfig::new(port));
+    let follower = FollowerThread::start_with(driver, proxy.addr(), ReplicaConfig::new(port));
     let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));
@@ -278,14 +279,16 @@ fn cut_and_resume_scenario(redis: Redis) {
     assert_eq!(m.cmd(&["WAIT", "1", "2000"]), Reply::Int(1));
 }
 
-#[test]
-fn cut_links_resume_with_continue_without_loss_redis7() {
-    cut_and_resume_scenario(Redis::Default);
+driver_tests! {
+    fn cut_links_resume_with_continue_without_loss_redis7(driver) {
+        cut_and_resume_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn cut_links_resume_with_continue_without_loss_redis6() {
-    cut_and_resume_scenario(Redis::V6);
+driver_tests! {
+    fn cut_links_resume_with_continue_without_loss_redis6(driver) {
+        cut_and_resume_scenario(driver, Redis::V6);
+    }
 }
 
 /// Writes of `len` bytes each under `big:<i>`.
@@ -296,11 +299,16 @@ fn write_big(m: &mut Client, keys: std::ops::Range<u64>, len: usize) {
     }
 }
 
+driver_tests! {
+    fn backlog_overflow_forces_full_resync(driver) {
+        backlog_overflow_scenario(driver);
+    }
+}
+
 /// While the follower is kept away, the master writes more than its 16 KiB backlog holds: the
 /// reconnection asks to resume, gets `+FULLRESYNC`, and the stream goes on after the new
 /// snapshot.
-#[test]
-fn backlog_overflow_forces_full_resync() {
+fn backlog_overflow_scenario(driver: Driver) {
     let master = Redis::Default.start(&[
         "--repl-backlog-size",
         "16kb",
@@ -309,7 +317,7 @@ fn backlog_overflow_forces_full_resync() {
     ]);
     let proxy = CutProxy::start(master.addr());
     let port = free_port();
-    let follower = FollowerThread::start(proxy.addr(), ReplicaConfig::new(port));
+    let follower = FollowerThread::start_with(driver, proxy.addr(), ReplicaConfig::new(port));
     let first = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));

@@ -1,4 +1,4 @@
-//! A `replproto_std::Follower` against a real master: the full sync in both framings, the
+//! A follower (each adapter's: `replproto_std` and `replproto_tokio`) against a real master: the full sync in both framings, the
 //! writes arriving as commands in order with exact offsets, and the master's own view of the
 //! offsets the replica acknowledges (`INFO replication`, `WAIT`).
 
@@ -8,8 +8,8 @@ use replproto::rdb::ChecksumStatus;
 use replproto::replica::{CommandKind, Event, HandshakeCommand, ReplicaConfig, SnapshotFraming};
 use replproto::Offset;
 use replproto_e2e::{
-    assert_contiguous, commands, free_port, full_sync, incompressible, now_ms, wait_settled,
-    wait_until, words, Client, FollowerThread, Redis, RedisServer, Reply,
+    assert_contiguous, commands, driver_tests, free_port, full_sync, incompressible, now_ms,
+    wait_settled, wait_until, words, Client, Driver, FollowerThread, Redis, RedisServer, Reply,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +53,7 @@ fn populate(m: &mut Client) {
 /// Full sync with the given master options: the handshake, the framing, the snapshot bytes
 /// (loaded into a second server to prove they are a valid RDB of the master's data), and the
 /// first write after it.
-fn full_sync_scenario(redis: Redis, master_args: &[&str], diskless: bool) {
+fn full_sync_scenario(driver: Driver, redis: Redis, master_args: &[&str], diskless: bool) {
     let master = redis.start(master_args);
     let mut m = master.client();
     populate(&mut m);
@@ -64,7 +64,7 @@ fn full_sync_scenario(redis: Redis, master_args: &[&str], diskless: bool) {
     let offset_before = m.master_repl_offset();
 
     let port = free_port();
-    let follower = FollowerThread::start(master.addr(), ReplicaConfig::new(port));
+    let follower = FollowerThread::start_with(driver, master.addr(), ReplicaConfig::new(port));
     let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));
@@ -159,27 +159,30 @@ fn full_sync_scenario(redis: Redis, master_args: &[&str], diskless: bool) {
     assert!(l.cmd(&["TTL", "ttl"]).as_int().is_some_and(|t| t > 900));
 }
 
-#[test]
-fn full_sync_disk_framing_redis7() {
-    full_sync_scenario(Redis::Default, &DISK, false);
+driver_tests! {
+    fn full_sync_disk_framing_redis7(driver) {
+        full_sync_scenario(driver, Redis::Default, &DISK, false);
+    }
 }
 
-#[test]
-fn full_sync_diskless_framing_redis7() {
-    full_sync_scenario(Redis::Default, &DISKLESS, true);
+driver_tests! {
+    fn full_sync_diskless_framing_redis7(driver) {
+        full_sync_scenario(driver, Redis::Default, &DISKLESS, true);
+    }
 }
 
-#[test]
-fn full_sync_disk_framing_redis6() {
-    // 6.0 sends disk-framed snapshots by default; say it anyway.
-    full_sync_scenario(Redis::V6, &DISK, false);
+driver_tests! {
+    fn full_sync_disk_framing_redis6(driver) {
+        // 6.0 sends disk-framed snapshots by default; say it anyway.
+        full_sync_scenario(driver, Redis::V6, &DISK, false);
+    }
 }
 
 /// Starts a master of `redis`, follows it, and returns once the master lists the follower
 /// online, with the offset the stream starts after.
-fn synced(redis: Redis, port: u16) -> (RedisServer, FollowerThread, Offset) {
+fn synced(driver: Driver, redis: Redis, port: u16) -> (RedisServer, FollowerThread, Offset) {
     let master = redis.start(&NO_DELAY);
-    let follower = FollowerThread::start(master.addr(), ReplicaConfig::new(port));
+    let follower = FollowerThread::start_with(driver, master.addr(), ReplicaConfig::new(port));
     let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     }));
@@ -193,9 +196,9 @@ fn synced(redis: Redis, port: u16) -> (RedisServer, FollowerThread, Offset) {
 /// Every kind of write arrives as commands, in order, in the right database, with offsets
 /// that tile the stream; then the master sees our replica at its own offset and `WAIT` counts
 /// it.
-fn writes_in_order_scenario(redis: Redis) {
+fn writes_in_order_scenario(driver: Driver, redis: Redis) {
     let port = free_port();
-    let (master, follower, start) = synced(redis, port);
+    let (master, follower, start) = synced(driver, redis, port);
     let mut m = master.client();
 
     assert!(m.cmd(&["SET", "foo", "bar"]).is_ok());
@@ -297,14 +300,16 @@ fn writes_in_order_scenario(redis: Redis) {
     wait_settled(&follower, &mut m, port, &mut last, TIMEOUT);
 }
 
-#[test]
-fn writes_arrive_in_order_and_offsets_match_redis7() {
-    writes_in_order_scenario(Redis::Default);
+driver_tests! {
+    fn writes_arrive_in_order_and_offsets_match_redis7(driver) {
+        writes_in_order_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn writes_arrive_in_order_and_offsets_match_redis6() {
-    writes_in_order_scenario(Redis::V6);
+driver_tests! {
+    fn writes_arrive_in_order_and_offsets_match_redis6(driver) {
+        writes_in_order_scenario(driver, Redis::V6);
+    }
 }
 
 /// `WAIT` right after a write, with periodic ACKs far away: only our answer to the master's
@@ -312,11 +317,11 @@ fn writes_arrive_in_order_and_offsets_match_redis6() {
 ///
 /// Disk framing: after a diskless payload the master starts the stream on an ACK, and drops
 /// one that arrives before it has reaped its snapshot child, counting on the next periodic one.
-fn getack_scenario(redis: Redis) {
+fn getack_scenario(driver: Driver, redis: Redis) {
     let port = free_port();
     let master = redis.start(&DISK);
     let config = ReplicaConfig::new(port).with_ack_period(Duration::from_secs(3600));
-    let follower = FollowerThread::start(master.addr(), config);
+    let follower = FollowerThread::start_with(driver, master.addr(), config);
     follower.until("the end of the snapshot", TIMEOUT, |e| {
         matches!(e, Event::SnapshotEnd { .. })
     });
@@ -349,12 +354,14 @@ fn getack_scenario(redis: Redis) {
     });
 }
 
-#[test]
-fn getack_is_answered_at_once_redis7() {
-    getack_scenario(Redis::Default);
+driver_tests! {
+    fn getack_is_answered_at_once_redis7(driver) {
+        getack_scenario(driver, Redis::Default);
+    }
 }
 
-#[test]
-fn getack_is_answered_at_once_redis6() {
-    getack_scenario(Redis::V6);
+driver_tests! {
+    fn getack_is_answered_at_once_redis6(driver) {
+        getack_scenario(driver, Redis::V6);
+    }
 }

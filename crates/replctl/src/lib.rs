@@ -23,13 +23,26 @@
 //! - [`upstream`]: the link to this node's own master (replica mode);
 //! - [`server`]: the event loop that ties them to the core;
 //! - [`config`]: the node's settings.
+//!
+//! And the command-line tool's subcommands, on the tokio adapter (`replproto-tokio`):
+//! - [`demo`]: a master and a replica in one process, narrated;
+//! - [`tail`]: follow a master and print what it propagates ([`output`] formats it, [`state`]
+//!   keeps the resume point);
+//! - [`probe`]: the handshake only, to see what a server speaks;
+//! - [`error`]: the one-line messages they fail with.
 
 #![warn(missing_docs)]
 
 pub mod commands;
 pub mod config;
+pub mod demo;
+pub mod error;
 pub mod info;
+pub mod output;
+pub mod probe;
 pub mod server;
 pub mod snapshot;
+pub mod state;
 pub mod store;
+pub mod tail;
 pub mod upstream;
