@@ -66,3 +66,8 @@ pub fn incompressible(seed: u64, len: usize) -> String {
     text.truncate(len);
     text
 }
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

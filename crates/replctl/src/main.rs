@@ -51,7 +51,8 @@ enum Command {
 /// Formats (--format):
 ///   text  as redis-cli --replica prints: "SET","k","v" (Redis's quoting: \" \\ \n \r \t \a \b,
 ///         other bytes outside printable ASCII as \xHH)
-///   resp  the raw bytes of the stream (keepalive bytes included): byte-exact
+///   resp  the bytes of the stream as received, offsets exact (keepalives between commands,
+///         which masters practically never send, come out as that many newlines)
 ///   json  {"offset":N,"db":N,"cmd":["SET","k","v"]}: offset is the stream offset of the
 ///         command's last byte. Strings hold one character per byte: printable ASCII as itself
 ///         (\" and \\ escaped), every other byte as \u00XX, so reading a string as Latin-1
