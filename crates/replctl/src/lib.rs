@@ -35,6 +35,7 @@
 
 pub mod commands;
 pub mod config;
+mod credentials;
 pub mod demo;
 pub mod error;
 pub mod info;

@@ -9,6 +9,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+use crate::credentials::with_credentials;
 use replproto::replica::{
     CloseReason, Event, HandshakeCommand, Phase, Replica, ReplicaConfig, SnapshotFraming,
 };
@@ -47,14 +48,7 @@ impl ProbeOptions {
 
     fn replica_config(&self) -> ReplicaConfig {
         let config = ReplicaConfig::new(self.announce_port).with_repl_timeout(self.timeout);
-        match (&self.user, &self.password) {
-            (Some(user), Some(password)) => {
-                config.with_user(user.clone().into_bytes(), password.clone().into_bytes())
-            }
-            (None, Some(password)) => config.with_password(password.clone().into_bytes()),
-            (Some(user), None) => config.with_user(user.clone().into_bytes(), Vec::new()),
-            (None, None) => config,
-        }
+        with_credentials(config, self.user.as_deref(), self.password.as_deref())
     }
 }
 

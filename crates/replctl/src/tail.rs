@@ -32,6 +32,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::credentials::with_credentials;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use replproto::rdb::ChecksumStatus;
 use replproto::replica::{
@@ -89,14 +90,7 @@ impl TailOptions {
 
     fn replica_config(&self) -> ReplicaConfig {
         let config = ReplicaConfig::new(self.announce_port).with_ack_mode(AckMode::Manual);
-        match (&self.user, &self.password) {
-            (Some(user), Some(password)) => {
-                config.with_user(user.clone().into_bytes(), password.clone().into_bytes())
-            }
-            (None, Some(password)) => config.with_password(password.clone().into_bytes()),
-            (Some(user), None) => config.with_user(user.clone().into_bytes(), Vec::new()),
-            (None, None) => config,
-        }
+        with_credentials(config, self.user.as_deref(), self.password.as_deref())
     }
 }
 
