@@ -855,8 +855,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const TRANSCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/transcripts/");
-
     /// A full sync found in a transcript: the `+FULLRESYNC` reply and the RDB that followed.
     #[derive(Debug)]
     struct FullSync {
@@ -898,9 +896,7 @@ mod tests {
     }
 
     /// Every full sync in a transcript, per connection in order.
-    fn full_syncs(rel: &str) -> Vec<FullSync> {
-        let path = format!("{TRANSCRIPTS}{rel}");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    fn full_syncs(rel: &str, text: &str) -> Vec<FullSync> {
         let mut streams: Vec<(String, Vec<u8>)> = Vec::new();
         for line in text.lines() {
             if json_field(line, "dir") != Some("m2r") {
@@ -956,19 +952,39 @@ mod tests {
         SAMPLES.get_or_init(load_samples)
     }
 
+    /// A capture, embedded at compile time (the core's code reads no files, tests included).
+    macro_rules! capture {
+        ($version:literal, $scenario:literal) => {
+            (
+                concat!($version, "/", $scenario, ".jsonl"),
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../../shared/transcripts/",
+                    $version,
+                    "/",
+                    $scenario,
+                    ".jsonl"
+                )),
+            )
+        };
+    }
+
+    const CAPTURES: [(&str, &str); 8] = [
+        capture!("redis-7.0.15", "a-fullsync-disk"),
+        capture!("redis-7.0.15", "b-fullsync-diskless"),
+        capture!("redis-7.0.15", "e-replica-restart"),
+        capture!("redis-7.0.15", "h-backlog-overflow"),
+        capture!("redis-6.0.9", "a-fullsync-disk"),
+        capture!("redis-6.0.9", "b-fullsync-diskless"),
+        capture!("redis-6.0.9", "e-replica-restart"),
+        capture!("redis-6.0.9", "h-backlog-overflow"),
+    ];
+
     fn load_samples() -> Vec<(String, FullSync)> {
         let mut out = Vec::new();
-        for version in ["redis-7.0.15", "redis-6.0.9"] {
-            for scenario in [
-                "a-fullsync-disk",
-                "b-fullsync-diskless",
-                "e-replica-restart",
-                "h-backlog-overflow",
-            ] {
-                let rel = format!("{version}/{scenario}.jsonl");
-                for sync in full_syncs(&rel) {
-                    out.push((rel.clone(), sync));
-                }
+        for (rel, text) in CAPTURES {
+            for sync in full_syncs(rel, text) {
+                out.push((rel.to_string(), sync));
             }
         }
         out
@@ -1093,7 +1109,8 @@ mod tests {
     fn real_rdb_lzf_values_decompress() {
         // The second snapshot of h-backlog-overflow holds 1000-byte values stored as LZF:
         // C3 <clen 0x12> <len 0x43E8 = 1000> <18 compressed bytes>.
-        let syncs = full_syncs("redis-7.0.15/h-backlog-overflow.jsonl");
+        let (rel, text) = CAPTURES[3];
+        let syncs = full_syncs(rel, text);
         let rdb = &syncs.last().unwrap().rdb;
         let at = find(rdb, &[0xC3, 0x12, 0x43, 0xE8], 0).expect("LZF value");
         let mut cur = Cursor { data: rdb, pos: at };
