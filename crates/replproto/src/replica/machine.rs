@@ -379,11 +379,11 @@ fn parse_fullresync(line: &[u8]) -> Option<(ReplId, Offset)> {
 
 /// Appends `REPLCONF ACK <offset>`.
 pub(super) fn encode_ack(output: &mut bytes::BytesMut, offset: Offset) {
-    let mut digits = bytes::BytesMut::with_capacity(20);
-    write_unsigned(&mut digits, offset.get());
+    // The digit count, computed rather than formatted twice: no allocation per ACK.
+    let digits = offset.get().checked_ilog10().map_or(1, |log| log + 1);
     output.extend_from_slice(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$");
-    write_unsigned(output, digits.len() as u64);
+    write_unsigned(output, u64::from(digits));
     output.extend_from_slice(b"\r\n");
-    output.extend_from_slice(&digits);
+    write_unsigned(output, offset.get());
     output.extend_from_slice(b"\r\n");
 }

@@ -22,7 +22,7 @@ pub(super) enum Link {
 /// never delivers half of one (the resume point is the byte before `MULTI`).
 #[derive(Debug, Default)]
 struct Transaction {
-    held: Vec<Command>,
+    /// Bytes of the transaction so far.
     bytes: usize,
 }
 
@@ -36,6 +36,8 @@ pub(super) struct Stream {
     /// Database selected at `read`.
     db: u32,
     transaction: Option<Transaction>,
+    /// The commands of the open transaction; kept between transactions to reuse its memory.
+    held: Vec<Command>,
     /// Keepalive bytes read since the last command, reported with the next one.
     keepalive: u64,
     max_transaction_len: usize,
@@ -49,6 +51,7 @@ impl Stream {
             read: offset,
             db,
             transaction: None,
+            held: Vec::new(),
             keepalive: 0,
             max_transaction_len: limits.max_transaction_len,
         }
@@ -105,10 +108,10 @@ impl Stream {
                             limit: self.max_transaction_len,
                         });
                     }
-                    tx.held.push(command);
+                    self.held.push(command);
                     if kind == CommandKind::Exec {
-                        let tx = self.transaction.take().unwrap_or_default();
-                        events.extend(tx.held.into_iter().map(Event::Command));
+                        self.transaction = None;
+                        events.extend(self.held.drain(..).map(Event::Command));
                     }
                 }
                 None => events.push_back(Event::Command(command)),
