@@ -1,0 +1,125 @@
+//! Stream decoding: three corpora through the replica, against `redis-protocol`'s zero-copy
+//! decoder and a `memchr` scan of every `\n`.
+//!
+//! `cargo bench -p replproto-bench --bench stream`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use replproto::replica::Event;
+use replproto_bench::{
+    check_streamed, command_decoder_reads, feed_owned_reads, feed_reads, incr_corpus,
+    memchr_newlines, mixed_corpus, owned_reads, redis_protocol_reads, redis_protocol_whole,
+    set_corpus, streaming_replica, Corpus, INCR_COMMANDS, MIXED_COMMANDS, READ_SIZE, SET_COMMANDS,
+};
+
+fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
+    let data = &corpus.bytes[..];
+    eprintln!(
+        "corpus {}: {} bytes, {} commands ({:.1} bytes/command); size_of::<Event>() = {}",
+        corpus.name,
+        corpus.len(),
+        corpus.commands,
+        corpus.len() as f64 / corpus.commands as f64,
+        std::mem::size_of::<Event>()
+    );
+    let mut group = c.benchmark_group(format!("stream/{}", corpus.name));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Bytes(corpus.len() as u64));
+
+    // The replica, 16 KiB reads copied in by `handle_input`, events drained after each read.
+    group.bench_function("replproto/16k", |b| {
+        b.iter_batched(
+            streaming_replica,
+            |mut replica| {
+                let commands = feed_reads(&mut replica, Instant::now(), data, READ_SIZE);
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // The same reads handed over as owned buffers (`handle_input_bytes`).
+    group.bench_function("replproto-bytes/16k", |b| {
+        b.iter_batched(
+            || (streaming_replica(), owned_reads(data, READ_SIZE)),
+            |(mut replica, reads)| {
+                let commands = feed_owned_reads(&mut replica, Instant::now(), reads);
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // The whole corpus in one `handle_input` (one copy), then every event drained.
+    group.bench_function("replproto/whole", |b| {
+        b.iter_batched(
+            streaming_replica,
+            |mut replica| {
+                let commands = feed_reads(&mut replica, Instant::now(), data, data.len());
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // The whole corpus as one owned buffer (`handle_input_bytes`: no copy).
+    group.bench_function("replproto-bytes/whole", |b| {
+        b.iter_batched(
+            || (streaming_replica(), owned_reads(data, data.len())),
+            |(mut replica, reads)| {
+                let commands = feed_owned_reads(&mut replica, Instant::now(), reads);
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // Diagnostic: the RESP command decoder alone, without the replica around it.
+    group.bench_function("replproto-decoder/16k", |b| {
+        b.iter(|| {
+            let (commands, consumed) = command_decoder_reads(black_box(data), READ_SIZE);
+            assert_eq!((commands, consumed), (corpus.commands, corpus.len()));
+        });
+    });
+    group.bench_function("redis-protocol/16k", |b| {
+        b.iter(|| {
+            let (frames, consumed) = redis_protocol_reads(black_box(data), READ_SIZE);
+            assert_eq!((frames, consumed), (corpus.commands, corpus.len()));
+        });
+    });
+    group.bench_function("redis-protocol/whole", |b| {
+        b.iter(|| {
+            let (frames, consumed) = redis_protocol_whole(black_box(data));
+            assert_eq!((frames, consumed), (corpus.commands, corpus.len()));
+        });
+    });
+    let newlines = memchr_newlines(data, data.len());
+    group.bench_function("memchr/16k", |b| {
+        b.iter(|| assert_eq!(memchr_newlines(black_box(data), READ_SIZE), newlines));
+    });
+    group.bench_function("memchr/whole", |b| {
+        b.iter(|| assert_eq!(memchr_newlines(black_box(data), data.len()), newlines));
+    });
+    group.finish();
+}
+
+fn set(c: &mut Criterion) {
+    bench_corpus(c, &set_corpus(SET_COMMANDS));
+}
+
+fn mixed(c: &mut Criterion) {
+    bench_corpus(c, &mixed_corpus(MIXED_COMMANDS));
+}
+
+fn incr(c: &mut Criterion) {
+    bench_corpus(c, &incr_corpus(INCR_COMMANDS));
+}
+
+criterion_group!(benches, set, mixed, incr);
+criterion_main!(benches);

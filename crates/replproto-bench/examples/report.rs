@@ -1,0 +1,286 @@
+//! Turns the last criterion run into the tables of `docs/performance.md`: throughput,
+//! commands per second, the ratio to each peer, and the targets met or not.
+//!
+//! `cargo run --release -p replproto-bench --example report [CRITERION_DIR]`
+//!
+//! `CRITERION_DIR` defaults to `target/criterion` of the workspace (or of
+//! `CARGO_TARGET_DIR`). Only the benchmarks present are shown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use replproto_bench::{INCR_COMMANDS, MIXED_COMMANDS, SET_COMMANDS};
+use serde_json::Value;
+
+/// One benchmark's result: mean time per iteration (ns) with its 95% interval, and the bytes
+/// one iteration processes.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    mean: f64,
+    low: f64,
+    high: f64,
+    bytes: Option<f64>,
+}
+
+impl Estimate {
+    fn gbps(&self) -> Option<f64> {
+        self.bytes.map(|b| b / self.mean)
+    }
+}
+
+fn load(dir: &Path, out: &mut BTreeMap<String, Estimate>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "new") {
+            let read = |name: &str| -> Option<Value> {
+                serde_json::from_str(&std::fs::read_to_string(path.join(name)).ok()?).ok()
+            };
+            let (Some(bench), Some(est)) = (read("benchmark.json"), read("estimates.json")) else {
+                continue;
+            };
+            let Some(id) = bench["full_id"].as_str() else {
+                continue;
+            };
+            let mean = &est["mean"];
+            let (Some(m), Some(lo), Some(hi)) = (
+                mean["point_estimate"].as_f64(),
+                mean["confidence_interval"]["lower_bound"].as_f64(),
+                mean["confidence_interval"]["upper_bound"].as_f64(),
+            ) else {
+                continue;
+            };
+            out.insert(
+                id.to_string(),
+                Estimate {
+                    mean: m,
+                    low: lo,
+                    high: hi,
+                    bytes: bench["throughput"]["Bytes"].as_f64(),
+                },
+            );
+        } else {
+            load(&path, out);
+        }
+    }
+}
+
+fn time(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.1} µs", ns / 1e3)
+    }
+}
+
+fn interval(e: &Estimate) -> String {
+    format!("{} ({}–{})", time(e.mean), time(e.low), time(e.high))
+}
+
+fn ratio(a: Option<&Estimate>, b: Option<&Estimate>) -> Option<f64> {
+    // Same work in both: the ratio of speeds is the inverse ratio of times.
+    Some(b?.mean / a?.mean)
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_string(), |r| format!("{r:.2}×"))
+}
+
+fn fmt_pct(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_string(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+                PathBuf::from,
+            );
+            target.join("criterion")
+        });
+    let mut all = BTreeMap::new();
+    load(&dir, &mut all);
+    if all.is_empty() {
+        eprintln!("no criterion results under {}", dir.display());
+        std::process::exit(1);
+    }
+    let get = |id: &str| all.get(id);
+    let mut targets: Vec<(String, String, String, bool)> = Vec::new();
+
+    println!("### Stream decoding\n");
+    for (corpus, commands) in [
+        ("set", SET_COMMANDS),
+        ("mixed", MIXED_COMMANDS),
+        ("incr", INCR_COMMANDS),
+    ] {
+        let group = format!("stream/{corpus}");
+        if !all.keys().any(|k| k.starts_with(&format!("{group}/"))) {
+            continue;
+        }
+        println!("`{group}` ({commands} commands)\n");
+        println!("| decoder / reads | time per pass (95% CI) | GB/s | M commands/s | vs redis-protocol | of the memchr floor |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: |");
+        for name in [
+            "replproto/16k",
+            "replproto-bytes/16k",
+            "replproto/whole",
+            "replproto-bytes/whole",
+            "replproto-decoder/16k",
+            "redis-protocol/16k",
+            "redis-protocol/whole",
+            "memchr/16k",
+            "memchr/whole",
+        ] {
+            let Some(e) = get(&format!("{group}/{name}")) else {
+                continue;
+            };
+            let mode = name.rsplit('/').next().unwrap_or("16k");
+            let peer = get(&format!("{group}/redis-protocol/{mode}"));
+            let floor = get(&format!("{group}/memchr/{mode}"));
+            let peer_ratio = if name.starts_with("redis-protocol") || name.starts_with("memchr") {
+                "–".to_string()
+            } else {
+                fmt_ratio(ratio(Some(e), peer))
+            };
+            let floor_ratio = if name.starts_with("memchr") {
+                "–".to_string()
+            } else {
+                fmt_pct(ratio(Some(e), floor))
+            };
+            println!(
+                "| {name} | {} | {:.2} | {:.1} | {peer_ratio} | {floor_ratio} |",
+                interval(e),
+                e.gbps().unwrap_or(0.0),
+                commands as f64 / e.mean * 1e3,
+            );
+        }
+        println!();
+        let ours = get(&format!("{group}/replproto/16k"));
+        if corpus == "set" {
+            if let Some(e) = ours {
+                let gbps = e.gbps().unwrap_or(0.0);
+                targets.push((
+                    "SET corpus, 16 KiB reads: ≥ 3 GB/s".into(),
+                    "3.00 GB/s".into(),
+                    format!("{gbps:.2} GB/s"),
+                    gbps >= 3.0,
+                ));
+                let r = ratio(ours, get(&format!("{group}/redis-protocol/16k")));
+                if let Some(r) = r {
+                    targets.push((
+                        "SET corpus, 16 KiB reads: ≥ 2× redis-protocol".into(),
+                        "2.00×".into(),
+                        format!("{r:.2}×"),
+                        r >= 2.0,
+                    ));
+                }
+            }
+        }
+        if corpus == "incr" {
+            if let Some(e) = ours {
+                let rate = commands as f64 / e.mean * 1e3;
+                targets.push((
+                    "INCR corpus, 16 KiB reads: ≥ 25 M commands/s".into(),
+                    "25.0 M/s".into(),
+                    format!("{rate:.1} M/s"),
+                    rate >= 25.0,
+                ));
+            }
+        }
+    }
+
+    if all.keys().any(|k| k.starts_with("snapshot/")) {
+        println!("### Snapshot transfer\n");
+        println!("| path / reads | time per GiB-scale pass (95% CI) | GB/s | of a plain copy, same reads |");
+        println!("| --- | --- | ---: | ---: |");
+        for read in ["16k", "64k", "whole"] {
+            for name in [
+                "replproto-length",
+                "replproto-bytes-length",
+                "replproto-eof",
+                "replproto-bytes-eof",
+                "crc64-only",
+                "plain-copy",
+            ] {
+                let id = format!("snapshot/{name}/{read}");
+                let Some(e) = get(&id) else {
+                    continue;
+                };
+                let copy = get(&format!("snapshot/plain-copy/{read}"));
+                let of_copy = if name == "plain-copy" {
+                    "–".to_string()
+                } else {
+                    fmt_pct(ratio(Some(e), copy))
+                };
+                println!(
+                    "| {name}/{read} | {} | {:.2} | {of_copy} |",
+                    interval(e),
+                    e.gbps().unwrap_or(0.0)
+                );
+                if read == "16k" && (name == "replproto-length" || name == "replproto-eof") {
+                    if let Some(r) = ratio(Some(e), copy) {
+                        targets.push((
+                            format!("snapshot `{name}`, 16 KiB reads: ≥ 80% of a plain copy"),
+                            "80%".into(),
+                            format!("{:.0}%", r * 100.0),
+                            r >= 0.8,
+                        ));
+                    }
+                }
+            }
+        }
+        println!();
+    }
+
+    if all.keys().any(|k| k.starts_with("backlog/")) {
+        println!("### Backlog\n");
+        println!("| operation | time per pass (95% CI) | GB/s | vs the ring buffer |");
+        println!("| --- | --- | ---: | ---: |");
+        for size in ["1mb", "64mb"] {
+            for (name, peer) in [
+                ("append/replproto", "append/ring"),
+                ("append/ring", ""),
+                ("serve/replproto-slices", "serve/ring-copied"),
+                ("serve/replproto-copied", "serve/ring-copied"),
+                ("serve/ring-copied", ""),
+            ] {
+                let Some(e) = get(&format!("backlog/{name}/{size}")) else {
+                    continue;
+                };
+                let vs = if peer.is_empty() {
+                    "–".to_string()
+                } else {
+                    fmt_ratio(ratio(Some(e), get(&format!("backlog/{peer}/{size}"))))
+                };
+                println!(
+                    "| {name}/{size} | {} | {:.2} | {vs} |",
+                    interval(e),
+                    e.gbps().unwrap_or(0.0)
+                );
+            }
+        }
+        println!();
+    }
+
+    if !targets.is_empty() {
+        println!("### Targets (micro-benchmarks)\n");
+        println!("| target | wanted | measured | |");
+        println!("| --- | ---: | ---: | --- |");
+        for (what, wanted, got, met) in targets {
+            println!(
+                "| {what} | {wanted} | {got} | {} |",
+                if met { "met" } else { "not met" }
+            );
+        }
+    }
+}
