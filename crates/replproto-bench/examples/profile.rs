@@ -6,20 +6,20 @@
 //! valgrind --tool=callgrind target/release/examples/profile incr 1000000 replproto
 //! ```
 //!
-//! Arguments: corpus (`set`, `mixed`, `incr`), commands, decoder (`replproto`, `decoder`,
+//! Arguments: corpus (`set`, `mixed`, `incr`), commands, decoder (`replproto`, `borrowed`, `decoder`,
 //! `redis-protocol`, `memchr`), read size in bytes (default 16384). Generating the corpus is
 //! part of the process: subtract a run with decoder `none` to isolate the decoding.
 
 use std::time::Instant;
 
 use replproto_bench::{
-    check_streamed, command_decoder_reads, feed_reads, incr_corpus, memchr_newlines, mixed_corpus,
-    redis_protocol_reads, set_corpus, streaming_replica, READ_SIZE,
+    check_streamed, command_decoder_reads, feed_reads, feed_reads_borrowed, incr_corpus,
+    memchr_newlines, mixed_corpus, redis_protocol_reads, set_corpus, streaming_replica, READ_SIZE,
 };
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: profile set|mixed|incr COMMANDS replproto|decoder|redis-protocol|memchr|none [READ]";
+    let usage = "usage: profile set|mixed|incr COMMANDS replproto|borrowed|decoder|redis-protocol|memchr|none [READ]";
     let (Some(kind), Some(count), Some(decoder)) = (args.first(), args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -42,6 +42,11 @@ fn main() {
         "replproto" => {
             let mut replica = streaming_replica();
             let commands = feed_reads(&mut replica, Instant::now(), &corpus.bytes, read);
+            check_streamed(&replica, &corpus, commands);
+        }
+        "borrowed" => {
+            let mut replica = streaming_replica();
+            let commands = feed_reads_borrowed(&mut replica, Instant::now(), &corpus.bytes, read);
             check_streamed(&replica, &corpus, commands);
         }
         "decoder" => {

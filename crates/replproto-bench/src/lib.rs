@@ -311,6 +311,40 @@ pub fn drain(replica: &mut Replica) -> u64 {
     commands
 }
 
+/// Hands out every pending command borrowed ([`Replica::poll_command`]), then any other
+/// event, then the transmit; returns the commands. Each command's bytes are looked at (its
+/// length summed into `bytes_seen`) so the borrow is used as an application would.
+#[inline]
+pub fn drain_borrowed(replica: &mut Replica, bytes_seen: &mut u64) -> u64 {
+    let mut commands = 0;
+    loop {
+        while let Some(command) = replica.poll_command() {
+            *bytes_seen += command.frame.wire_len() as u64;
+            commands += 1;
+        }
+        match replica.poll_event() {
+            Some(Event::Command(_)) => commands += 1,
+            Some(Event::Closed(reason)) => panic!("link closed: {reason}"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    while replica.poll_transmit().is_some() {}
+    commands
+}
+
+/// [`feed_reads`], with commands handed out borrowed ([`drain_borrowed`]).
+#[inline]
+pub fn feed_reads_borrowed(replica: &mut Replica, now: Instant, data: &[u8], read: usize) -> u64 {
+    let (mut commands, mut bytes_seen) = (0, 0);
+    for chunk in data.chunks(read) {
+        replica.handle_input(now, chunk);
+        commands += drain_borrowed(replica, &mut bytes_seen);
+    }
+    std::hint::black_box(bytes_seen);
+    commands
+}
+
 /// Feeds `data` in reads of `read` bytes with [`Replica::handle_input`], draining events after
 /// each read as a driver does. Returns the commands handed out.
 #[inline]

@@ -160,13 +160,26 @@ fn run_replica(prefix_resume: bool, input: &[u8], cuts: &[usize], owned: bool) -
     let mut events = Vec::new();
     let mut sent = Vec::new();
     let mut at = 0;
-    let feed = |replica: &mut Replica, piece: &[u8]| {
+    let mut snapshot = Vec::new();
+    // The canonical loop: input, then events (handing them out answers GETACKs and
+    // acknowledges diskless snapshots), then what to send.
+    let mut feed = |replica: &mut Replica, piece: &[u8]| {
         if owned {
             replica.handle_input_bytes(now, Bytes::copy_from_slice(piece));
         } else {
             replica.handle_input(now, piece);
         }
-        assert!(replica.buffered() <= 8192 + piece.len().max(512));
+        while let Some(event) = replica.poll_event() {
+            match event {
+                Event::SnapshotChunk(chunk) => snapshot.extend_from_slice(&chunk),
+                event => events.push(event),
+            }
+        }
+        while let Some(bytes) = replica.poll_transmit() {
+            sent.extend_from_slice(&bytes);
+        }
+        // Once drained, at most an incomplete frame (8 KiB) or line (512 B) is kept.
+        assert!(replica.buffered() <= 8192);
     };
     for &cut in cuts {
         let cut = cut.clamp(at, input.len());
@@ -174,17 +187,6 @@ fn run_replica(prefix_resume: bool, input: &[u8], cuts: &[usize], owned: bool) -
         at = cut;
     }
     feed(&mut replica, &input[at..]);
-    // Events first: handing them out answers GETACKs and acknowledges diskless snapshots.
-    let mut snapshot = Vec::new();
-    while let Some(event) = replica.poll_event() {
-        match event {
-            Event::SnapshotChunk(chunk) => snapshot.extend_from_slice(&chunk),
-            event => events.push(event),
-        }
-    }
-    while let Some(bytes) = replica.poll_transmit() {
-        sent.extend_from_slice(&bytes);
-    }
     ReplicaRun {
         snapshot,
         checkpoint: replica.checkpoint(),

@@ -438,13 +438,14 @@ fn run_replica_case(c: &ReplicaCase) {
         let mut events = Vec::new();
         for p in c.input.chunks(piece) {
             replica.handle_input(t0, p);
+            events.extend(std::iter::from_fn(|| replica.poll_event()));
+            // Once the events are drained, at most an incomplete frame or line is kept.
             assert!(
                 replica.buffered() <= REPLICA_BOUND,
                 "{}: buffered {} > {REPLICA_BOUND}",
                 c.name,
                 replica.buffered()
             );
-            events.extend(std::iter::from_fn(|| replica.poll_event()));
             while replica.poll_transmit().is_some() {}
         }
         if let Some(silence) = c.silence {

@@ -118,25 +118,7 @@ impl Delivery {
                 None
             }
             Event::Command(command) => {
-                // Answered with the offset before the GETACK's own bytes, as Redis does.
-                let answer = (command.kind == CommandKind::GetAck && self.replid.is_some())
-                    .then(|| self.ack_offset())
-                    .flatten();
-                let ends_unit = match command.kind {
-                    CommandKind::Multi if !self.in_transaction => {
-                        self.in_transaction = true;
-                        false
-                    }
-                    CommandKind::Exec if self.in_transaction => {
-                        self.in_transaction = false;
-                        true
-                    }
-                    _ => !self.in_transaction,
-                };
-                if ends_unit {
-                    self.position = Some((command.offset, command.db));
-                }
-                answer
+                self.deliver_command(command.kind, command.offset, command.db)
             }
             Event::Closed(reason) => {
                 if reason.is_protocol_error() {
@@ -147,5 +129,35 @@ impl Delivery {
             }
             Event::HandshakeReply { .. } | Event::SnapshotChunk(_) => None,
         }
+    }
+
+    /// Applies the effect of handing out a stream command (the last byte at `offset`, run
+    /// in `db`). Returns the offset to acknowledge at once for a `GETACK`.
+    #[inline]
+    pub(super) fn deliver_command(
+        &mut self,
+        kind: CommandKind,
+        offset: Offset,
+        db: u32,
+    ) -> Option<Offset> {
+        // Answered with the offset before the GETACK's own bytes, as Redis does.
+        let answer = (kind == CommandKind::GetAck && self.replid.is_some())
+            .then(|| self.ack_offset())
+            .flatten();
+        let ends_unit = match kind {
+            CommandKind::Multi if !self.in_transaction => {
+                self.in_transaction = true;
+                false
+            }
+            CommandKind::Exec if self.in_transaction => {
+                self.in_transaction = false;
+                true
+            }
+            _ => !self.in_transaction,
+        };
+        if ends_unit {
+            self.position = Some((offset, db));
+        }
+        answer
     }
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::rdb::ChecksumStatus;
-use crate::resp::CommandFrame;
+use crate::resp::{CommandFrame, FrameRef};
 use crate::{Offset, ReplId};
 
 use super::CloseReason;
@@ -75,6 +75,54 @@ impl Command {
     /// [`preceding_len`](Self::preceding_len) keepalive bytes).
     pub fn start_offset(&self) -> Offset {
         Offset(self.offset.0 + 1 - self.frame.wire_len() as u64)
+    }
+}
+
+/// A command from the replication stream, borrowed from the replica's input buffer: what
+/// [`Replica::poll_command`](super::Replica::poll_command) hands out. It is a [`Command`]
+/// without the reference-counted buffer handle; [`CommandRef::to_command`] copies one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandRef<'a> {
+    /// The command's bytes and arguments.
+    pub frame: FrameRef<'a>,
+    /// Stream offset of the command's last byte: the replica's offset once it is applied.
+    pub offset: Offset,
+    /// The database the command runs in.
+    pub db: u32,
+    /// What the command means for the link.
+    pub kind: CommandKind,
+    /// Keepalive bytes right before the command (see [`Command::preceding_len`]).
+    pub preceding_len: u64,
+}
+
+impl CommandRef<'_> {
+    /// Stream offset of the command's first byte.
+    pub fn start_offset(&self) -> Offset {
+        Offset(self.offset.0 + 1 - self.frame.wire_len() as u64)
+    }
+
+    /// An owned copy.
+    pub fn to_command(&self) -> Command {
+        Command {
+            frame: self.frame.to_frame(),
+            offset: self.offset,
+            db: self.db,
+            kind: self.kind,
+            preceding_len: self.preceding_len,
+        }
+    }
+}
+
+impl Command {
+    /// The same command, borrowed.
+    pub fn as_ref(&self) -> CommandRef<'_> {
+        CommandRef {
+            frame: self.frame.as_ref(),
+            offset: self.offset,
+            db: self.db,
+            kind: self.kind,
+            preceding_len: self.preceding_len,
+        }
     }
 }
 

@@ -121,9 +121,24 @@ impl Replica {
 
     /// Ends the link once, reporting why. (What survives it for the next link follows from
     /// the events delivered, `Closed` included: see `delivery.rs`.)
-    pub(super) fn close_with(&mut self, reason: CloseReason) {
-        if let State::Closed(_) = self.state {
-            return;
+    ///
+    /// Whole commands already received stay deliverable before `Closed`: they are decoded
+    /// now, and a protocol error among them, being earlier on the wire, becomes the reason.
+    pub(super) fn close_with(&mut self, mut reason: CloseReason) {
+        self.settle();
+        match &mut self.state {
+            State::Closed(_) => return,
+            State::Streaming(s) if !reason.is_protocol_error() => loop {
+                match s.stream.next_command(&mut self.input) {
+                    Ok(Some(command)) => self.events.push_back(Event::Command(command)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        reason = CloseReason::Protocol(e);
+                        break;
+                    }
+                }
+            },
+            _ => {}
         }
         self.state = State::Closed(Closed);
         self.input = Default::default();
@@ -149,10 +164,8 @@ impl Replica {
                     Some(done) => self.snapshot_done(done, now),
                 }
             }
-            State::Streaming(s) => match s.stream.decode(&mut self.input, &mut self.events) {
-                Ok(()) => Step::Wait,
-                Err(e) => Step::Close(CloseReason::Protocol(e)),
-            },
+            // Commands are decoded when the application asks for them (`poll_event`).
+            State::Streaming(_) => Step::Wait,
         }
     }
 

@@ -34,11 +34,12 @@ use crate::{Checkpoint, Offset, ReplId};
 
 pub use config::{AckMode, Auth, ConfigError, ReplicaConfig};
 pub use error::{CloseReason, ErrorReply, ProtocolError};
-pub use event::{Command, CommandKind, Event, HandshakeCommand, SnapshotFraming};
+pub use event::{Command, CommandKind, CommandRef, Event, HandshakeCommand, SnapshotFraming};
 pub use following::Following;
 
 use delivery::Delivery;
 use machine::{encode_ack, AwaitPong, State};
+use stream::Next;
 
 /// Where a link is, for logs, errors and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +92,12 @@ pub struct Replica {
     replid2: Option<(ReplId, Offset)>,
     /// Last time the master showed it was alive, for `repl_timeout`.
     last_io: Instant,
+    /// Bytes at the front of `input` lent out by `poll_command`, dropped at the next call.
+    lent: usize,
+    /// The argument spans of the command lent out from `input`.
+    lent_args: smallvec::SmallVec<[crate::resp::ArgSpan; crate::resp::INLINE_ARGS]>,
+    /// A command lent out that was already owned (a released transaction, a queued event).
+    lent_command: Option<Command>,
 }
 
 impl fmt::Debug for Replica {
@@ -126,6 +133,9 @@ impl Replica {
             delivery: Delivery::new(resume, config_ack_mode),
             replid2: None,
             last_io: now,
+            lent: 0,
+            lent_args: smallvec::SmallVec::new(),
+            lent_command: None,
         };
         encode_command(&mut replica.output, &["PING"]);
         Ok(replica)
@@ -136,6 +146,7 @@ impl Replica {
         if self.is_closed() || data.is_empty() {
             return;
         }
+        self.settle();
         // Any byte of a snapshot or of the stream shows the master is alive; during the
         // handshake only complete lines count, as in Redis.
         if matches!(self.state.phase(), Phase::Transfer | Phase::Streaming) {
@@ -151,6 +162,7 @@ impl Replica {
         if self.is_closed() || data.is_empty() {
             return;
         }
+        self.settle();
         // Any byte of a snapshot or of the stream shows the master is alive; during the
         // handshake only complete lines count, as in Redis.
         if matches!(self.state.phase(), Phase::Transfer | Phase::Streaming) {
@@ -226,7 +238,11 @@ impl Replica {
     /// starts the stream after a diskless snapshot): drain [`poll_transmit`](Self::poll_transmit)
     /// after the events.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        self.settle();
+        let event = match self.events.pop_front() {
+            Some(event) => event,
+            None => self.next_streamed()?,
+        };
         if let Some(offset) = self.delivery.deliver(&event) {
             if !self.is_closed() {
                 encode_ack(&mut self.output, offset);
@@ -242,6 +258,100 @@ impl Replica {
             State::Closed(_) => None,
             State::Streaming(s) => Some(s.next_ack.map_or(inactivity, |ack| ack.min(inactivity))),
             _ => Some(inactivity),
+        }
+    }
+
+    /// The next event if it is a stream command, borrowed rather than owned: no buffer
+    /// handle is created, so a loop that applies each command and moves on does the least
+    /// work per command. Returns `None` when the next event is anything else (or nothing is
+    /// ready); [`poll_event`](Self::poll_event) then hands that out. Delivery has the same
+    /// effects as through `poll_event` (the checkpoint, the acknowledged offset, a `GETACK`
+    /// answer), and the two may be mixed freely:
+    ///
+    /// ```text
+    /// loop {
+    ///     while let Some(command) = replica.poll_command() { apply(command) }
+    ///     match replica.poll_event() { Some(event) => handle(event), None => break }
+    /// }
+    /// ```
+    #[inline]
+    pub fn poll_command(&mut self) -> Option<CommandRef<'_>> {
+        self.settle();
+        if let Some(event) = self.events.front() {
+            if !matches!(event, Event::Command(_)) {
+                return None;
+            }
+            let Some(Event::Command(command)) = self.events.pop_front() else {
+                unreachable!("checked above");
+            };
+            return Some(self.lend_owned(command));
+        }
+        let State::Streaming(s) = &mut self.state else {
+            return None;
+        };
+        match s.stream.next(&mut self.input) {
+            Ok(None) => None,
+            Ok(Some(Next::Held(command))) => Some(self.lend_owned(command)),
+            Ok(Some(Next::AtFront(front))) => {
+                self.deliver_command(front.kind, front.offset, front.db);
+                self.lent = front.len;
+                self.lent_args = front.args;
+                Some(CommandRef {
+                    frame: crate::resp::FrameRef::decoded(
+                        &self.input[..front.len],
+                        &self.lent_args,
+                    ),
+                    offset: front.offset,
+                    db: front.db,
+                    kind: front.kind,
+                    preceding_len: front.preceding_len,
+                })
+            }
+            Err(e) => {
+                // The `Closed` event is queued: `poll_event` hands it out.
+                self.close_with(CloseReason::Protocol(e));
+                None
+            }
+        }
+    }
+
+    fn lend_owned(&mut self, command: Command) -> CommandRef<'_> {
+        self.deliver_command(command.kind, command.offset, command.db);
+        self.lent_command.insert(command).as_ref()
+    }
+
+    #[inline]
+    fn deliver_command(&mut self, kind: CommandKind, offset: Offset, db: u32) {
+        if let Some(ack) = self.delivery.deliver_command(kind, offset, db) {
+            if !self.is_closed() {
+                encode_ack(&mut self.output, ack);
+            }
+        }
+    }
+
+    /// Drops what `poll_command` lent out: its borrow has ended.
+    #[inline]
+    fn settle(&mut self) {
+        if self.lent > 0 {
+            bytes::Buf::advance(&mut self.input, self.lent);
+            self.lent = 0;
+        }
+        self.lent_command = None;
+    }
+
+    /// Decodes the next command of the stream from the input, or ends the link on a
+    /// protocol error (then the `Closed` event is next).
+    #[inline(always)]
+    fn next_streamed(&mut self) -> Option<Event> {
+        let State::Streaming(s) = &mut self.state else {
+            return None;
+        };
+        match s.stream.next_command(&mut self.input) {
+            Ok(command) => command.map(Event::Command),
+            Err(e) => {
+                self.close_with(CloseReason::Protocol(e));
+                self.events.pop_front()
+            }
         }
     }
 
@@ -274,9 +384,12 @@ impl Replica {
         self.replid2
     }
 
-    /// Bytes buffered for an incomplete line or frame.
+    /// Bytes received and not yet handed out: an incomplete line or frame, or, while
+    /// streaming, commands not yet taken with [`poll_event`](Self::poll_event) (they are
+    /// decoded when asked for). After the events are drained, at most one incomplete frame
+    /// within [`Limits`](crate::Limits) remains.
     pub fn buffered(&self) -> usize {
-        self.input.len()
+        self.input.len() - self.lent
     }
 
     /// The configuration.

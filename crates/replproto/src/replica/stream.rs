@@ -1,13 +1,19 @@
 //! The command stream after a sync: exact offsets, the selected database, transactions.
+//!
+//! Commands are decoded on demand, one per [`Stream::next_command`] call, straight from the
+//! input buffer: nothing is queued between the bytes and the application except an open
+//! transaction, which is held until its `EXEC` arrives.
 
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
 
-use crate::resp::{CommandDecoder, CommandFrame, Decoded};
+use smallvec::SmallVec;
+
+use crate::resp::{ArgSpan, CommandDecoder, CommandFrame, Decoded, FrameRef, INLINE_ARGS};
 use crate::{Limits, Offset, ReplId};
 
-use super::{Command, CommandKind, Event, Phase, ProtocolError};
+use super::{Command, CommandKind, Phase, ProtocolError};
 
 /// What kind of link the stream runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +22,6 @@ pub(super) enum Link {
     Psync(ReplId),
     /// After the `SYNC` fallback: no ACKs, no resume.
     Legacy,
-}
-
-/// An open `MULTI`: its commands are held back until `EXEC`, so a link lost mid-transaction
-/// never delivers half of one (the resume point is the byte before `MULTI`).
-#[derive(Debug, Default)]
-struct Transaction {
-    /// Bytes of the transaction so far.
-    bytes: usize,
 }
 
 /// Replica-side state of a streaming link.
@@ -35,9 +33,15 @@ pub(super) struct Stream {
     read: Offset,
     /// Database selected at `read`.
     db: u32,
-    transaction: Option<Transaction>,
-    /// The commands of the open transaction; kept between transactions to reuse its memory.
-    held: Vec<Command>,
+    /// Bytes of the open `MULTI` … so far, while one is open. Its commands are held back so a
+    /// link lost mid-transaction never delivers half of one (the resume point stays before
+    /// `MULTI`).
+    transaction: Option<usize>,
+    /// The commands of a transaction: while it is open, and once its `EXEC` came, until they
+    /// are handed out. Kept between transactions to reuse its memory.
+    held: VecDeque<Command>,
+    /// How many of `held` may be handed out (the whole transaction, once `EXEC` arrived).
+    releasable: usize,
     /// Keepalive bytes read since the last command, reported with the next one.
     keepalive: u64,
     max_transaction_len: usize,
@@ -51,20 +55,37 @@ impl Stream {
             read: offset,
             db,
             transaction: None,
-            held: Vec::new(),
+            held: VecDeque::new(),
+            releasable: 0,
             keepalive: 0,
             max_transaction_len: limits.max_transaction_len,
         }
     }
 
-    /// Decodes every whole command in `input` into events; a transaction's commands are
-    /// queued only once its `EXEC` arrived.
-    pub(super) fn decode(
+    /// The next command to hand out, if `input` holds it whole (and, inside a transaction,
+    /// once the transaction's `EXEC` is in). Consumes exactly the bytes decoded.
+    #[inline(always)]
+    pub(super) fn next_command(
         &mut self,
         input: &mut BytesMut,
-        events: &mut VecDeque<Event>,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<Option<Command>, ProtocolError> {
+        Ok(match self.next(input)? {
+            None => None,
+            Some(Next::Held(command)) => Some(command),
+            Some(Next::AtFront(front)) => Some(front.split_off(input)),
+        })
+    }
+
+    /// The next command to hand out: either at the front of `input` (not consumed yet: the
+    /// caller takes its `len` bytes) or one of a released transaction. Keepalives before it
+    /// are consumed.
+    #[inline(always)]
+    pub(super) fn next(&mut self, input: &mut BytesMut) -> Result<Option<Next>, ProtocolError> {
         loop {
+            if self.releasable > 0 {
+                self.releasable -= 1;
+                return Ok(self.held.pop_front().map(Next::Held));
+            }
             let decoded = self
                 .decoder
                 .decode(input)
@@ -73,7 +94,8 @@ impl Stream {
                     error,
                 })?;
             let (len, args) = match decoded {
-                Decoded::Incomplete => return Ok(()),
+                Decoded::Command { len, args } => (len, args),
+                Decoded::Incomplete => return Ok(None),
                 Decoded::Keepalive { len } => {
                     input.advance(len);
                     self.keepalive += len as u64;
@@ -81,44 +103,40 @@ impl Stream {
                     continue;
                 }
                 Decoded::Inline { .. } => return Err(ProtocolError::InlineCommand),
-                Decoded::Command { len, args } => (len, args),
             };
-            let frame = CommandFrame::new(input.split_to(len).freeze(), args);
             self.advance_read(len)?;
-            let kind = classify(&frame)?;
+            let kind = classify(FrameRef::decoded(&input[..len], &args))?;
             match kind {
                 CommandKind::Select(db) => self.db = db,
-                CommandKind::Multi if self.transaction.is_none() => {
-                    self.transaction = Some(Transaction::default());
-                }
+                CommandKind::Multi if self.transaction.is_none() => self.transaction = Some(0),
                 _ => {}
             }
-            let command = Command {
-                frame,
+            let front = Front {
+                len,
+                args,
                 offset: self.read,
                 db: self.db,
                 kind,
                 preceding_len: std::mem::take(&mut self.keepalive),
             };
-            match &mut self.transaction {
-                Some(tx) => {
-                    tx.bytes += len;
-                    if tx.bytes > self.max_transaction_len {
-                        return Err(ProtocolError::TransactionTooLarge {
-                            limit: self.max_transaction_len,
-                        });
-                    }
-                    self.held.push(command);
-                    if kind == CommandKind::Exec {
-                        self.transaction = None;
-                        events.extend(self.held.drain(..).map(Event::Command));
-                    }
-                }
-                None => events.push_back(Event::Command(command)),
+            let Some(bytes) = &mut self.transaction else {
+                return Ok(Some(Next::AtFront(front)));
+            };
+            *bytes += len;
+            if *bytes > self.max_transaction_len {
+                return Err(ProtocolError::TransactionTooLarge {
+                    limit: self.max_transaction_len,
+                });
+            }
+            self.held.push_back(front.split_off(input));
+            if kind == CommandKind::Exec {
+                self.transaction = None;
+                self.releasable = self.held.len();
             }
         }
     }
 
+    #[inline]
     fn advance_read(&mut self, len: usize) -> Result<(), ProtocolError> {
         self.read = self.read.advanced(len as u64);
         if self.read.get() > i64::MAX as u64 {
@@ -128,8 +146,41 @@ impl Stream {
     }
 }
 
+/// What [`Stream::next`] found.
+pub(super) enum Next {
+    /// A command occupying the front of the input.
+    AtFront(Front),
+    /// A command of a transaction, held until its `EXEC` came.
+    Held(Command),
+}
+
+/// A decoded command still at the front of the input: everything but its bytes.
+pub(super) struct Front {
+    pub(super) len: usize,
+    pub(super) args: SmallVec<[ArgSpan; INLINE_ARGS]>,
+    pub(super) offset: Offset,
+    pub(super) db: u32,
+    pub(super) kind: CommandKind,
+    pub(super) preceding_len: u64,
+}
+
+impl Front {
+    /// Takes the command's bytes off the input as an owned, shared buffer.
+    #[inline(always)]
+    pub(super) fn split_off(self, input: &mut BytesMut) -> Command {
+        Command {
+            frame: CommandFrame::decoded(input.split_to(self.len).freeze(), self.args),
+            offset: self.offset,
+            db: self.db,
+            kind: self.kind,
+            preceding_len: self.preceding_len,
+        }
+    }
+}
+
 /// Recognizes the commands that matter to the link itself.
-fn classify(frame: &CommandFrame) -> Result<CommandKind, ProtocolError> {
+#[inline]
+fn classify(frame: FrameRef<'_>) -> Result<CommandKind, ProtocolError> {
     let name = frame.name();
     Ok(match name.len() {
         4 if name.eq_ignore_ascii_case(b"ping") => CommandKind::Ping,

@@ -110,6 +110,9 @@ impl CommandDecoder {
     /// call that returned [`Decoded::Incomplete`].
     pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded, RespError> {
         if let Progress::FrameStart = self.progress {
+            if let Some(whole) = self.decode_whole(buf) {
+                return Ok(whole);
+            }
             match buf.first() {
                 None => return Ok(Decoded::Incomplete),
                 Some(b'*') => {}
@@ -211,6 +214,44 @@ impl CommandDecoder {
         Ok(Decoded::Command { len, args })
     }
 
+    /// The common case in one pass with no state kept: a whole, well-formed command of at most
+    /// [`INLINE_ARGS`] arguments, already in `buf`, within every limit. Anything else (an
+    /// incomplete frame, an unusual header, an error) returns `None` and takes the general,
+    /// resumable path from the frame start, which gives the same verdict on what this accepts.
+    #[inline]
+    fn decode_whole(&self, buf: &[u8]) -> Option<Decoded> {
+        let (count, mut rest) = match buf {
+            [b'*', d @ b'1'..=b'6', b'\r', b'\n', rest @ ..] => (usize::from(d - b'0'), rest),
+            _ => return None,
+        };
+        if count > self.limits.max_args {
+            return None;
+        }
+        let mut spans = [ArgSpan { start: 0, len: 0 }; INLINE_ARGS];
+        for span in &mut spans[..count] {
+            let (len, data) = bulk_header(rest)?;
+            if len > self.limits.max_bulk_len {
+                return None;
+            }
+            rest = match data.get(len..) {
+                Some([b'\r', b'\n', next @ ..]) => next,
+                _ => return None,
+            };
+            *span = ArgSpan {
+                start: (buf.len() - data.len()) as u32,
+                len: len as u32,
+            };
+        }
+        let len = buf.len() - rest.len();
+        if len > self.limits.max_frame_len.min(u32::MAX as usize) {
+            return None;
+        }
+        Some(Decoded::Command {
+            len,
+            args: SmallVec::from_buf_and_len(spans, count),
+        })
+    }
+
     fn decode_inline(&mut self, buf: &[u8]) -> Result<Decoded, RespError> {
         let Some(line) = super::parse_line(buf, self.limits.max_line_len)? else {
             return Ok(Decoded::Incomplete);
@@ -241,6 +282,41 @@ impl CommandDecoder {
     }
 }
 
+/// A bulk header in its plain form (`$`, digits without a leading zero, CRLF): the length and
+/// what follows the header. Short lengths match a pattern; longer ones (up to 18 digits) are
+/// scanned. `None` for anything else, an incomplete header included: the general path decides.
+#[inline(always)]
+fn bulk_header(rest: &[u8]) -> Option<(usize, &[u8])> {
+    let digit = |d: &u8| usize::from(d - b'0');
+    match rest {
+        [b'$', d @ b'0'..=b'9', b'\r', b'\n', data @ ..] => Some((digit(d), data)),
+        [b'$', d1 @ b'1'..=b'9', d2 @ b'0'..=b'9', b'\r', b'\n', data @ ..] => {
+            Some((digit(d1) * 10 + digit(d2), data))
+        }
+        [b'$', d1 @ b'1'..=b'9', d2 @ b'0'..=b'9', d3 @ b'0'..=b'9', b'\r', b'\n', data @ ..] => {
+            Some((digit(d1) * 100 + digit(d2) * 10 + digit(d3), data))
+        }
+        [b'$', b'1'..=b'9', ..] => {
+            let body = &rest[1..];
+            let digits = body
+                .iter()
+                .take(18)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            match body.get(digits..) {
+                Some([b'\r', b'\n', data @ ..]) => {
+                    let len = body[..digits]
+                        .iter()
+                        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                    Some((usize::try_from(len).ok()?, data))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn span(start: usize, end: usize) -> ArgSpan {
     ArgSpan {
         start: start as u32,
@@ -268,6 +344,14 @@ impl CommandFrame {
             args.iter().all(|a| a.range().end <= raw.len()),
             "argument span outside its frame"
         );
+        CommandFrame { raw, args }
+    }
+
+    /// A frame whose spans come straight from [`CommandDecoder::decode`] on `raw`: they are in
+    /// bounds by construction, so only debug builds check them again.
+    #[inline]
+    pub(crate) fn decoded(raw: Bytes, args: SmallVec<[ArgSpan; INLINE_ARGS]>) -> Self {
+        debug_assert!(!args.is_empty() && args.iter().all(|a| a.range().end <= raw.len()));
         CommandFrame { raw, args }
     }
 
@@ -309,6 +393,85 @@ impl CommandFrame {
     /// Whether the command name equals `name`, ignoring ASCII case.
     pub fn is(&self, name: &str) -> bool {
         self.name().eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+impl CommandFrame {
+    /// The same frame, borrowed.
+    pub fn as_ref(&self) -> FrameRef<'_> {
+        FrameRef {
+            raw: &self.raw,
+            args: &self.args,
+        }
+    }
+}
+
+/// A command frame borrowed from a decoder's buffer: what [`CommandFrame`] is, without a
+/// reference-counted handle. [`FrameRef::to_frame`] copies it out when it must be kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    raw: &'a [u8],
+    args: &'a [ArgSpan],
+}
+
+impl<'a> FrameRef<'a> {
+    /// A frame whose spans come straight from [`CommandDecoder::decode`] on `raw`.
+    #[inline]
+    pub(crate) fn decoded(raw: &'a [u8], args: &'a [ArgSpan]) -> Self {
+        debug_assert!(!args.is_empty() && args.iter().all(|a| a.range().end <= raw.len()));
+        FrameRef { raw, args }
+    }
+
+    /// The exact bytes of the command on the wire.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Length of the command on the wire.
+    pub fn wire_len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Number of arguments, the command name included.
+    pub fn argc(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Argument `index` (0 is the command name), or `None` past the end.
+    pub fn arg(&self, index: usize) -> Option<&'a [u8]> {
+        self.args.get(index).map(|a| &self.raw[a.range()])
+    }
+
+    /// The command name as sent (its case is the master's).
+    pub fn name(&self) -> &'a [u8] {
+        &self.raw[self.args[0].range()]
+    }
+
+    /// All arguments in order.
+    pub fn args(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        let raw = self.raw;
+        self.args.iter().map(move |a| &raw[a.range()])
+    }
+
+    /// Whether the command name equals `name`, ignoring ASCII case.
+    pub fn is(&self, name: &str) -> bool {
+        self.name().eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// An owned copy (one allocation for the bytes).
+    pub fn to_frame(&self) -> CommandFrame {
+        CommandFrame {
+            raw: Bytes::copy_from_slice(self.raw),
+            args: SmallVec::from_slice(self.args),
+        }
+    }
+}
+
+impl std::fmt::Debug for FrameRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.args().map(|a| String::from_utf8_lossy(a)))
+            .finish()
     }
 }
 

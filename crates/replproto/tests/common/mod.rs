@@ -734,7 +734,7 @@ pub struct Fed {
     pub replica: Replica,
     pub events: Vec<Event>,
     pub sent: Vec<u8>,
-    /// Largest `buffered()` seen after any input.
+    /// Largest `buffered()` seen once the events of an input were drained.
     pub max_buffered: usize,
 }
 
@@ -765,10 +765,11 @@ pub fn feed<'a>(
     let mut max_buffered = 0;
     for piece in pieces {
         replica.handle_input(now, piece);
-        max_buffered = max_buffered.max(replica.buffered());
         // The canonical order: events first (delivering them may call for an ACK), then
         // what to send.
         events.extend(drain_events(&mut replica));
+        // What stays once the events are drained: at most an incomplete frame or line.
+        max_buffered = max_buffered.max(replica.buffered());
         sent.extend(drain_sent(&mut replica));
     }
     Fed {
