@@ -1,5 +1,6 @@
-//! Stream decoding: three corpora through the replica, against `redis-protocol`'s zero-copy
-//! decoder and a `memchr` scan of every `\n`.
+//! Stream decoding: three corpora through the replica (commands handed out owned by
+//! `poll_event` and borrowed by `poll_command`), against `redis-protocol`'s zero-copy decoder
+//! and a `memchr` scan of every `\n`.
 //!
 //! `cargo bench -p replproto-bench --bench stream`
 
@@ -9,9 +10,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use replproto::replica::Event;
 use replproto_bench::{
-    check_streamed, command_decoder_reads, feed_owned_reads, feed_reads, incr_corpus,
-    memchr_newlines, mixed_corpus, owned_reads, redis_protocol_reads, redis_protocol_whole,
-    set_corpus, streaming_replica, Corpus, INCR_COMMANDS, MIXED_COMMANDS, READ_SIZE, SET_COMMANDS,
+    check_streamed, command_decoder_reads, feed_owned_reads, feed_reads, feed_reads_borrowed,
+    incr_corpus, memchr_newlines, mixed_corpus, owned_reads, redis_protocol_reads,
+    redis_protocol_whole, set_corpus, streaming_replica, Corpus, INCR_COMMANDS, MIXED_COMMANDS,
+    READ_SIZE, SET_COMMANDS,
 };
 
 fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
@@ -44,6 +46,18 @@ fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
             BatchSize::PerIteration,
         );
     });
+    // The same reads, commands handed out borrowed (`poll_command`): no buffer handle each.
+    group.bench_function("replproto-borrowed/16k", |b| {
+        b.iter_batched(
+            streaming_replica,
+            |mut replica| {
+                let commands = feed_reads_borrowed(&mut replica, Instant::now(), data, READ_SIZE);
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
     // The same reads handed over as owned buffers (`handle_input_bytes`).
     group.bench_function("replproto-bytes/16k", |b| {
         b.iter_batched(
@@ -62,6 +76,17 @@ fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
             streaming_replica,
             |mut replica| {
                 let commands = feed_reads(&mut replica, Instant::now(), data, data.len());
+                check_streamed(&replica, corpus, commands);
+                replica
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("replproto-borrowed/whole", |b| {
+        b.iter_batched(
+            streaming_replica,
+            |mut replica| {
+                let commands = feed_reads_borrowed(&mut replica, Instant::now(), data, data.len());
                 check_streamed(&replica, corpus, commands);
                 replica
             },

@@ -2,8 +2,8 @@
 //!
 //! A counting global allocator wraps the system one. A replica already streaming is warmed up
 //! with the first reads of a corpus, then the allocations made by `handle_input` (16 KiB
-//! reads), `poll_event` (events dropped at once) and `poll_transmit` are counted over at least
-//! 100,000 decoded commands. Any allocation fails the test, with the count per command and
+//! reads), `poll_event` (events dropped at once) or `poll_command` (commands borrowed) and
+//! `poll_transmit` are counted over at least 100,000 decoded commands. Any allocation fails the test, with the count per command and
 //! the backtraces of the first few.
 //!
 //! `cargo test -p replproto-bench --release --test no_alloc`
@@ -15,10 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use replproto::replica::Replica;
 use replproto_bench::{
-    drain, feed_reads, hundred_byte_command, incr_corpus, mixed_corpus, push_command, set_corpus,
-    streaming_replica, Corpus, READ_SIZE,
+    drain, feed_reads, feed_reads_borrowed, hundred_byte_command, incr_corpus, mixed_corpus,
+    push_command, set_corpus, streaming_replica, Corpus, READ_SIZE,
 };
+
+/// How a measured stretch is fed and drained.
+type Feed = fn(&mut Replica, Instant, &[u8], usize) -> u64;
 
 struct Counting;
 
@@ -112,21 +116,25 @@ fn measure(f: impl FnOnce() -> u64) -> Measured {
 
 /// Warms a streaming replica up on the first `warm_up` bytes of `corpus` (whole 16 KiB reads),
 /// then counts allocations over the rest.
-fn steady_state(corpus: &Corpus, warm_up_reads: usize) -> Measured {
+fn steady_state(corpus: &Corpus, warm_up_reads: usize, feed: Feed) -> Measured {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let now = Instant::now();
     let mut replica = streaming_replica();
     let (warm, rest) = corpus.bytes.split_at(warm_up_reads * READ_SIZE);
-    let warmed = feed_reads(&mut replica, now, warm, READ_SIZE);
+    let warmed = feed(&mut replica, now, warm, READ_SIZE);
     assert!(warmed > 0);
-    let measured = measure(|| feed_reads(&mut replica, now, rest, READ_SIZE));
+    let measured = measure(|| feed(&mut replica, now, rest, READ_SIZE));
     drain(&mut replica);
     assert_eq!(warmed + measured.commands, corpus.commands);
     measured
 }
 
 fn assert_no_allocation(corpus: &Corpus, warm_up_reads: usize) {
-    let m = steady_state(corpus, warm_up_reads);
+    assert_no_allocation_with(corpus, warm_up_reads, feed_reads);
+}
+
+fn assert_no_allocation_with(corpus: &Corpus, warm_up_reads: usize, feed: Feed) {
+    let m = steady_state(corpus, warm_up_reads, feed);
     assert!(
         m.commands >= 100_000,
         "measured only {} commands",
@@ -163,6 +171,21 @@ fn tiny_commands_allocate_nothing_after_warm_up() {
     assert_no_allocation(&incr_corpus(200_000), 10);
 }
 
+#[test]
+fn borrowed_set_commands_allocate_nothing_after_warm_up() {
+    assert_no_allocation_with(&set_corpus(111_200), 10, feed_reads_borrowed);
+}
+
+#[test]
+fn borrowed_mixed_commands_allocate_nothing_after_warm_up() {
+    assert_no_allocation_with(&mixed_corpus(110_000), 100, feed_reads_borrowed);
+}
+
+#[test]
+fn borrowed_tiny_commands_allocate_nothing_after_warm_up() {
+    assert_no_allocation_with(&incr_corpus(200_000), 10, feed_reads_borrowed);
+}
+
 /// The counter itself works: a `Vec` growing under measurement is seen.
 #[test]
 fn the_counter_sees_allocations() {
@@ -194,13 +217,12 @@ fn set_corpus_with(name: &'static str, special: impl Fn(&mut Vec<u8>) -> u64) ->
     }
 }
 
-// The three tests below describe allocations the core makes today in streams real masters
-// send. Each asserts zero like the ones above and is ignored until the core is fixed:
+// Streams real masters send beside plain writes. GETACK answers allocate nothing; the two
+// ignored tests describe the allocations the core still makes, each with its reason:
 // `cargo test -p replproto-bench --release --test no_alloc -- --ignored` shows where.
 
 /// Masters send `REPLCONF GETACK *` for `WAIT` and before a failover; the replica answers each
-/// with an ACK. Today: one 20-byte allocation per answer, the digits buffer of `encode_ack`
-/// (`replica/machine.rs`).
+/// with an ACK, written straight into its output buffer.
 #[test]
 fn getack_answers_allocate_nothing_after_warm_up() {
     let corpus = set_corpus_with("set+getack", |out| {
