@@ -56,6 +56,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Stream commands are decoded when they are asked for, straight from the input buffer. A
+//! loop that applies each command and moves on can take them borrowed with
+//! [`Replica::poll_command`](replica::Replica::poll_command), which creates no buffer handle
+//! per command, and take everything else with `poll_event`; delivery has the same effects
+//! either way:
+//!
+//! ```no_run
+//! # use std::time::Instant;
+//! # use replproto::replica::{Replica, ReplicaConfig};
+//! # let mut replica = Replica::new(ReplicaConfig::new(6380), None, Instant::now())?;
+//! # let mut out: Vec<u8> = Vec::new();
+//! loop {
+//!     while let Some(command) = replica.poll_command() {
+//!         out.extend_from_slice(command.frame.raw()); // e.g. relay the exact bytes
+//!     }
+//!     match replica.poll_event() {
+//!         Some(event) => { /* handshake, snapshot, Closed: as above */ }
+//!         None => break,
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Because the machine is pure, the same conversation can be replayed from bytes, here a
 //! master that accepts a partial resync:
 //!
