@@ -182,11 +182,14 @@ impl Front {
 #[inline]
 fn classify(frame: FrameRef<'_>) -> Result<CommandKind, ProtocolError> {
     let name = frame.name();
-    Ok(match name.len() {
-        4 if name.eq_ignore_ascii_case(b"ping") => CommandKind::Ping,
-        4 if name.eq_ignore_ascii_case(b"exec") => CommandKind::Exec,
-        5 if name.eq_ignore_ascii_case(b"multi") => CommandKind::Multi,
-        6 if name.eq_ignore_ascii_case(b"select") => {
+    // Length and first letter first: almost every command is a write, told apart in two
+    // comparisons without looking at the rest of its name.
+    let first = name.first().map_or(0, u8::to_ascii_lowercase);
+    Ok(match (name.len(), first) {
+        (4, b'p') if name.eq_ignore_ascii_case(b"ping") => CommandKind::Ping,
+        (4, b'e') if name.eq_ignore_ascii_case(b"exec") => CommandKind::Exec,
+        (5, b'm') if name.eq_ignore_ascii_case(b"multi") => CommandKind::Multi,
+        (6, b's') if name.eq_ignore_ascii_case(b"select") => {
             let db = frame
                 .arg(1)
                 .filter(|_| frame.argc() == 2)
@@ -200,7 +203,7 @@ fn classify(frame: FrameRef<'_>) -> Result<CommandKind, ProtocolError> {
                 .ok_or(ProtocolError::BadSelect)?;
             CommandKind::Select(db)
         }
-        8 if name.eq_ignore_ascii_case(b"replconf")
+        (8, b'r') if name.eq_ignore_ascii_case(b"replconf")
             && frame
                 .arg(1)
                 .is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) =>
