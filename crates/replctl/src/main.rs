@@ -64,7 +64,9 @@ enum Command {
 /// prints each command exactly once across the runs. Each line is written and flushed, then
 /// the state file is updated, then the command is acknowledged to the master. After a SIGKILL
 /// or a crash the next run may print the last line once more (written, state not yet updated);
-/// it never skips one. A master that can no longer resume sends a new snapshot.
+/// it never skips one. A master that can no longer resume sends a new snapshot. Without
+/// --state, output is written in blocks, whenever the input runs dry, and a command is
+/// acknowledged once its block is written.
 ///
 /// Link losses are retried every second, resuming with PSYNC. An unreachable master at start,
 /// a refused authentication or an unusable state file end the run with one line and exit

@@ -54,9 +54,9 @@ impl Format {
             }
             Format::Json => {
                 out.extend_from_slice(b"{\"offset\":");
-                out.extend_from_slice(cmd.offset.get().to_string().as_bytes());
+                push_decimal(cmd.offset.get(), out);
                 out.extend_from_slice(b",\"db\":");
-                out.extend_from_slice(cmd.db.to_string().as_bytes());
+                push_decimal(u64::from(cmd.db), out);
                 out.extend_from_slice(b",\"cmd\":[");
                 for (i, arg) in cmd.frame.args().enumerate() {
                     if i > 0 {
@@ -128,6 +128,21 @@ pub fn json_string(bytes: &[u8], out: &mut Vec<u8>) {
         }
     }
     out.push(b'"');
+}
+
+/// Appends `n` in decimal, without allocating.
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 fn push_hex(b: u8, out: &mut Vec<u8>) {
@@ -233,6 +248,15 @@ mod tests {
             rendered(Format::Resp, &cmd),
             "\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
         );
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 1234, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(n, &mut out);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -6,10 +6,14 @@
 //!
 //! - with `--rdb-out FILE`, the snapshot is written to `FILE.tmp` and renamed to `FILE` at its
 //!   end (after the core checked its CRC-64);
-//! - each command is written to the output and flushed, **then** the state file is updated
-//!   (one write of a fixed-size record, see [`crate::state`]), **then** the command is
-//!   acknowledged to the master ([`AckMode::Manual`]): the master never counts a command that
-//!   is not printed;
+//! - commands are rendered into a buffer, written to the output and flushed in one piece,
+//!   **then** the state file is updated (one write of a fixed-size record, see
+//!   [`crate::state`]), **then** the last of them is acknowledged to the master
+//!   ([`AckMode::Manual`]): the master never counts a command that is not printed. Without a
+//!   state file the buffer is written whenever the input runs dry (no decoded command is
+//!   waiting and the socket has nothing more to read) or holds [`BATCH_BYTES`], so a busy
+//!   stream costs one write call per socket read rather than one per command; with a state
+//!   file each command is written, then recorded, on its own (see the guarantee below);
 //! - the state file holds the checkpoint to resume from and the offset of the last command
 //!   written; a restarted `tail` asks `PSYNC` for that checkpoint and does not print again the
 //!   commands up to the written offset.
@@ -30,6 +34,8 @@ use std::fs;
 use std::future::Future;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::credentials::with_credentials;
@@ -38,13 +44,17 @@ use replproto::rdb::ChecksumStatus;
 use replproto::replica::{
     AckMode, CloseReason, Command, Event, HandshakeCommand, ReplicaConfig, SnapshotFraming,
 };
-use replproto::Offset;
+use replproto::{Checkpoint, Offset};
 use replproto_tokio::Follower;
 use tracing::{debug, info, warn};
 
 use crate::error::{connect_error, refused, CliError};
 use crate::output::Format;
 use crate::state::{sync_parent, temp_path, StateFile, TailState};
+
+/// Output buffered before it is written even though more input is ready (a busy stream whose
+/// socket never runs dry still reaches the output in pieces of this size).
+pub const BATCH_BYTES: usize = 256 * 1024;
 
 /// What `replctl tail` is asked to do.
 #[derive(Debug, Clone)]
@@ -150,7 +160,8 @@ pub async fn tail<W: Write>(
     let mut run = Run {
         options,
         out,
-        line: Vec::with_capacity(256),
+        pending: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+        batch: Batch::default(),
         state_file,
         saved,
         written: saved.map(|s| s.written),
@@ -178,8 +189,10 @@ pub async fn tail<W: Write>(
 struct Run<W> {
     options: TailOptions,
     out: W,
-    /// The line being rendered.
-    line: Vec<u8>,
+    /// The rendering of the commands of `batch`, not written yet.
+    pending: Vec<u8>,
+    /// The commands handled since the output was last written.
+    batch: Batch,
     state_file: Option<StateFile>,
     /// The state last stored (or loaded).
     saved: Option<TailState>,
@@ -191,6 +204,20 @@ struct Run<W> {
     /// Whether a connection ever succeeded.
     connected: bool,
     summary: TailSummary,
+}
+
+/// The commands handled since the last [`Run::commit`]: rendered into `Run::pending` (or
+/// skipped, when an earlier run printed them), neither recorded nor acknowledged yet.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Commands rendered.
+    printed: u64,
+    /// The offset of the last command rendered.
+    last_printed: Option<Offset>,
+    /// The offset of the last command handled, rendered or skipped.
+    last: Option<Offset>,
+    /// The link's checkpoint once the last command was handed out.
+    checkpoint: Option<Checkpoint>,
 }
 
 /// Why following stopped without an error.
@@ -206,13 +233,30 @@ impl<W: Write> Run<W> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Stop, CliError> {
         tokio::pin!(shutdown);
+        // Whether the last event was a command: the next one is then taken if it is ready,
+        // without writing the output first.
+        let mut streaming = false;
         loop {
-            // Events are handled without awaiting, so a shutdown lands between two commands:
-            // the current line is finished and the state saved before the loop ends.
-            let event = tokio::select! {
-                biased;
-                () = &mut shutdown => return Ok(Stop::Shutdown),
-                event = follower.next_event() => event,
+            let ready = if streaming {
+                ready_event(&mut follower).await
+            } else {
+                None
+            };
+            let event = match ready {
+                Some(event) => event,
+                None => {
+                    // The input ran dry: what was rendered goes out, is recorded and
+                    // acknowledged before waiting. A shutdown is seen only here, so it lands
+                    // between two batches, with everything printed also saved.
+                    if let Some(stop) = self.commit(&mut follower)? {
+                        return Ok(stop);
+                    }
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => return Ok(Stop::Shutdown),
+                        event = follower.next_event() => event,
+                    }
+                }
             };
             let event = match event {
                 Ok(event) => event,
@@ -224,11 +268,29 @@ impl<W: Write> Run<W> {
                     ))
                 }
                 Err(e) => {
+                    streaming = false;
                     warn!("cannot reconnect to {}: {e}; retrying", self.options.addr);
                     continue;
                 }
             };
             self.connected = true;
+            if let Event::Command(cmd) = &event {
+                streaming = true;
+                self.on_command(cmd, &follower);
+                // With a state file every command is recorded as soon as it is printed, so a
+                // SIGKILL repeats at most one line.
+                if self.state_file.is_some() || self.pending.len() >= BATCH_BYTES {
+                    if let Some(stop) = self.commit(&mut follower)? {
+                        return Ok(stop);
+                    }
+                }
+                continue;
+            }
+            streaming = false;
+            // Anything else is handled once the commands before it are out and recorded.
+            if let Some(stop) = self.commit(&mut follower)? {
+                return Ok(stop);
+            }
             if let Some(stop) = self.on_event(event, &mut follower)? {
                 return Ok(stop);
             }
@@ -314,7 +376,11 @@ impl<W: Write> Run<W> {
                     None => info!("resumed with +CONTINUE after offset {offset}"),
                 }
             }
-            Event::Command(cmd) => return self.on_command(&cmd, follower),
+            Event::Command(cmd) => {
+                // `follow` batches commands itself; one handed here is printed on its own.
+                self.on_command(&cmd, follower);
+                return self.commit(follower);
+            }
             Event::Closed(reason) => {
                 self.abandon_snapshot();
                 self.legacy = false;
@@ -336,20 +402,31 @@ impl<W: Write> Run<W> {
         Ok(None)
     }
 
-    /// Prints a command unless an earlier run did, saves the state, then acknowledges it.
-    fn on_command(
-        &mut self,
-        cmd: &Command,
-        follower: &mut Follower,
-    ) -> Result<Option<Stop>, CliError> {
+    /// Renders a command into the batch unless an earlier run printed it.
+    fn on_command(&mut self, cmd: &Command, follower: &Follower) {
         if self.written.is_some_and(|written| cmd.offset <= written) {
             self.summary.skipped += 1;
         } else {
-            self.line.clear();
-            self.options.format.render(cmd, &mut self.line);
+            self.options.format.render(cmd, &mut self.pending);
+            self.batch.printed += 1;
+            self.batch.last_printed = Some(cmd.offset);
+        }
+        self.batch.last = Some(cmd.offset);
+        // The checkpoint follows what was handed out (it stays before an open MULTI, whose
+        // commands `written` keeps from being printed twice after a restart).
+        self.batch.checkpoint = follower.checkpoint();
+    }
+
+    /// Writes and flushes the batch's output, **then** saves the state, **then** acknowledges
+    /// its last command. Nothing to do for an empty batch.
+    fn commit(&mut self, follower: &mut Follower) -> Result<Option<Stop>, CliError> {
+        let Some(last) = self.batch.last else {
+            return Ok(None);
+        };
+        if !self.pending.is_empty() {
             let written = self
                 .out
-                .write_all(&self.line)
+                .write_all(&self.pending)
                 .and_then(|()| self.out.flush());
             match written {
                 Ok(()) => {}
@@ -359,26 +436,28 @@ impl<W: Write> Run<W> {
                 }
                 Err(e) => return Err(CliError::new(format!("cannot write the output: {e}"))),
             }
-            self.summary.printed += 1;
-            if self.written.is_some() {
-                self.written = Some(cmd.offset);
+            self.pending.clear();
+            if self.pending.capacity() > 4 * BATCH_BYTES {
+                // One huge command passed: do not keep its memory.
+                self.pending.shrink_to(BATCH_BYTES + 64 * 1024);
             }
         }
-        if let Some(written) = self.written {
-            // The checkpoint follows what was handed out (it stays before an open MULTI, whose
-            // commands `written` keeps from being printed twice after a restart).
-            if let Some(checkpoint) = follower.checkpoint() {
-                self.save(
-                    TailState {
-                        checkpoint,
-                        written,
-                    },
-                    false,
-                )?;
-            }
+        let batch = std::mem::take(&mut self.batch);
+        self.summary.printed += batch.printed;
+        if let (Some(_), Some(offset)) = (self.written, batch.last_printed) {
+            self.written = Some(offset);
+        }
+        if let (Some(written), Some(checkpoint)) = (self.written, batch.checkpoint) {
+            self.save(
+                TailState {
+                    checkpoint,
+                    written,
+                },
+                false,
+            )?;
         }
         if let Some(replica) = follower.replica_mut() {
-            replica.acknowledge(cmd.offset);
+            replica.acknowledge(last);
         }
         Ok(None)
     }
@@ -403,6 +482,19 @@ impl<W: Write> Run<W> {
             snapshot.abandon();
         }
     }
+}
+
+/// The follower's next event if it is at hand: already decoded, or decodable from bytes the
+/// socket holds, without waiting. `None` when getting one would wait (for the master, for the
+/// socket to take an ACK, or for the task's cooperative budget). Dropping the unfinished
+/// `next_event` is safe: it is cancel-safe, and only ever called here on a live link (after a
+/// command), so it never starts a connection attempt it would abandon.
+async fn ready_event(follower: &mut Follower) -> Option<io::Result<Event>> {
+    std::future::poll_fn(|cx| match pin!(follower.next_event()).poll(cx) {
+        Poll::Ready(event) => Poll::Ready(Some(event)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 /// Fails early, with a clear line, when the snapshot file cannot be created.
