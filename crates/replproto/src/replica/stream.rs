@@ -203,10 +203,11 @@ fn classify(frame: FrameRef<'_>) -> Result<CommandKind, ProtocolError> {
                 .ok_or(ProtocolError::BadSelect)?;
             CommandKind::Select(db)
         }
-        (8, b'r') if name.eq_ignore_ascii_case(b"replconf")
-            && frame
-                .arg(1)
-                .is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) =>
+        (8, b'r')
+            if name.eq_ignore_ascii_case(b"replconf")
+                && frame
+                    .arg(1)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"getack")) =>
         {
             CommandKind::GetAck
         }
