@@ -429,13 +429,13 @@ impl Node {
                 username,
                 password,
             } => {
-                let user_ok = username.as_deref().map_or(true, |u| u == b"default");
+                let user_ok = username.as_deref().is_none_or(|u| u == b"default");
                 let ok = user_ok
                     && self
                         .config
                         .requirepass
                         .as_ref()
-                        .map_or(true, |p| p.as_bytes() == password.as_ref());
+                        .is_none_or(|p| p.as_bytes() == password.as_ref());
                 let _ = self.master.auth_result(session, now, ok);
             }
             MasterEvent::Command { session, frame } => {

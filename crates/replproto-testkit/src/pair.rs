@@ -604,7 +604,7 @@ impl Pair {
         );
         if let Some(ack) = session.ack_offset() {
             assert!(
-                link.last_ack.map_or(true, |last| ack >= last),
+                link.last_ack.is_none_or(|last| ack >= last),
                 "the session's ACK offset moved back"
             );
             assert!(
@@ -837,7 +837,7 @@ impl Pair {
             }
             if let Some(offset) = link.replica.offset() {
                 assert!(
-                    link.last_offset.map_or(true, |last| offset >= last),
+                    link.last_offset.is_none_or(|last| offset >= last),
                     "the replica's offset moved back"
                 );
                 link.last_offset = Some(offset);
@@ -864,7 +864,7 @@ impl Pair {
         let session_closed = self
             .master
             .session(link.session)
-            .map_or(true, |s| s.is_closed());
+            .is_none_or(|s| s.is_closed());
         if !link.session_done && session_closed {
             while let Some(bytes) = self.master.poll_transmit(link.session) {
                 link.m2r.send(now, bytes);
@@ -1064,7 +1064,7 @@ impl Pair {
             "the replica's data differs from the master's"
         );
         let caught_up = self.master.offset();
-        while self.acked().map_or(true, |a| a < caught_up) {
+        while self.acked().is_none_or(|a| a < caught_up) {
             assert!(
                 self.now() < deadline,
                 "the replica's ACK never reached {caught_up}: {:?}",

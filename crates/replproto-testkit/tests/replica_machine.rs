@@ -613,7 +613,7 @@ impl StateMachineTest for ReplicaMachine {
         sut.drain();
         if let Some(offset) = sut.replica.offset() {
             assert!(
-                sut.last_offset.map_or(true, |last| offset >= last),
+                sut.last_offset.is_none_or(|last| offset >= last),
                 "offset moved back"
             );
             sut.last_offset = Some(offset);

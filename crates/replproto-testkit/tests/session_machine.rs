@@ -535,7 +535,7 @@ impl StateMachineTest for SessionMachine {
         let _ = model;
         if let Some(ack) = sut.master.session(sut.session).and_then(|s| s.ack_offset()) {
             assert!(
-                sut.last_ack.map_or(true, |last| ack >= last),
+                sut.last_ack.is_none_or(|last| ack >= last),
                 "ACK offset moved back"
             );
             sut.last_ack = Some(ack);

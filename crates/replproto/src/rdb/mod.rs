@@ -27,7 +27,7 @@
 use core::fmt;
 
 use bytes::Bytes;
-use crc::{Crc, Digest, Table};
+use crc_fast::{CrcAlgorithm, Digest};
 
 /// Length of the magic string plus format version at the start of every RDB file.
 pub const MAGIC_LEN: usize = 9;
@@ -60,8 +60,33 @@ const MIN_LEN_WITHOUT_CHECKSUM: u64 = (MAGIC_LEN + 1) as u64;
 /// copies at most 7 + 255 + 2 = 264 bytes.
 const LZF_MAX_EXPANSION: usize = 88;
 
-/// CRC-64 engine (Jones polynomial, reflected, init 0, no final xor), slice-by-16 tables.
-static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&crc::CRC_64_REDIS);
+/// CRC-64 parameters (Jones polynomial, reflected, init 0, no final xor). The engine folds
+/// with carry-less multiplication (PCLMULQDQ, VPCLMULQDQ, PMULL), picked once at run time for
+/// the CPU, with a table fallback: the checksum is most of the cost of a snapshot transfer.
+const CRC64: CrcAlgorithm = CrcAlgorithm::Crc64Redis;
+
+/// The CRC-64/REDIS polynomial in reflected (LSB-first) form.
+const CRC64_POLY_REFLECTED: u64 = 0xad93_d235_94c9_35a9_u64.reverse_bits();
+
+/// Bytes [`RdbScanner`] keeps from the end of the payload: EOF opcode and trailer.
+const RECENT_LEN: usize = CHECKSUM_LEN + 1;
+
+/// The CRC-64 of an RDB body, from the CRC-64 of the body followed by its 8-byte trailer.
+///
+/// The CRC register is linear over GF(2): digesting 8 more bytes xors them (little-endian)
+/// into the register and then shifts it 64 times. Each shift is undone by looking at the top
+/// bit, which is set exactly when the reflected polynomial (top bit set) was xored in.
+fn crc_before_trailer(crc_with_trailer: u64, trailer: u64) -> u64 {
+    let mut register = crc_with_trailer;
+    for _ in 0..64 {
+        register = if register >> 63 == 1 {
+            ((register ^ CRC64_POLY_REFLECTED) << 1) | 1
+        } else {
+            register << 1
+        };
+    }
+    register ^ trailer
+}
 
 /// CRC-64 as used in RDB trailers.
 ///
@@ -69,7 +94,7 @@ static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&crc::CRC_64_REDI
 /// `crc64(b"123456789") == 0xe9c6d914c4b8d9ca`. The trailer of an RDB file is the CRC of
 /// every byte before it (magic through the `0xFF` opcode), stored little-endian.
 pub fn crc64(data: &[u8]) -> u64 {
-    CRC64.checksum(data)
+    crc_fast::checksum(CRC64, data)
 }
 
 /// Which magic string an RDB file starts with.
@@ -258,19 +283,18 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Incremental scanner for an RDB payload streaming past in arbitrary chunks.
 ///
-/// It keeps a running CRC-64 of the payload, holding back only the last 8 bytes (the
-/// possible trailer, since the end of the payload is only known at [`finish`](Self::finish)),
-/// and parses the header and aux fields as soon as enough bytes have arrived. The payload
-/// itself is not buffered: only the header section is, up to a cap given to
-/// [`new`](Self::new). Once the header is parsed (or abandoned), [`feed`](Self::feed) runs
-/// in time proportional to the chunk and does not allocate.
+/// It keeps a running CRC-64 of every byte fed, trailer included (the end of the payload is
+/// only known at [`finish`](Self::finish)), plus the last 9 bytes, and parses the header and
+/// aux fields as soon as enough bytes have arrived. The payload itself is not buffered: only
+/// the header section is, up to a cap given to [`new`](Self::new). Once the header is parsed
+/// (or abandoned), [`feed`](Self::feed) runs in time proportional to the chunk and does not
+/// allocate.
 pub struct RdbScanner {
-    digest: Digest<'static, u64, Table<16>>,
-    /// Most recent bytes, not yet digested (the possible trailer).
-    tail: [u8; CHECKSUM_LEN],
-    tail_len: usize,
-    /// Most recent byte handed to the digest.
-    last_digested: Option<u8>,
+    /// CRC-64 of every byte fed so far, the possible trailer included.
+    digest: Digest,
+    /// The last `RECENT_LEN` bytes fed, right-aligned (zeros before the first ones): the
+    /// possible EOF opcode and trailer.
+    recent: [u8; RECENT_LEN],
     total: u64,
     /// Cap on `head`.
     max_header_bytes: usize,
@@ -281,6 +305,15 @@ pub struct RdbScanner {
     magic: Option<(Magic, u32)>,
     header: HeaderState,
     failed: Option<RdbError>,
+}
+
+/// What feeding changes in an [`RdbScanner`] once its header is settled
+/// ([`RdbScanner::save_point`]).
+#[derive(Clone, Copy)]
+pub(crate) struct ScanPoint {
+    digest: Digest,
+    recent: [u8; RECENT_LEN],
+    total: u64,
 }
 
 /// Progress of header parsing inside [`RdbScanner`].
@@ -322,10 +355,8 @@ impl RdbScanner {
     /// the cap, since the format version decides whether a trailer is expected.
     pub fn new(max_header_bytes: usize) -> Self {
         RdbScanner {
-            digest: CRC64.digest(),
-            tail: [0; CHECKSUM_LEN],
-            tail_len: 0,
-            last_digested: None,
+            digest: Digest::new(CRC64),
+            recent: [0; RECENT_LEN],
             total: 0,
             max_header_bytes: max_header_bytes.max(MAGIC_LEN),
             head: Vec::new(),
@@ -355,7 +386,11 @@ impl RdbScanner {
             return Ok(());
         }
         self.total = self.total.saturating_add(chunk.len() as u64);
-        self.update_checksum(chunk);
+        // One pass of the CRC engine over the whole chunk: the trailer is digested too, and
+        // taken out again at `finish`, rather than held back at the cost of a second, short
+        // digest call per chunk.
+        self.digest.update(chunk);
+        self.remember(chunk);
         if matches!(
             self.header,
             HeaderState::AwaitingMagic | HeaderState::Parsing(_)
@@ -409,8 +444,7 @@ impl RdbScanner {
             if self.total < MIN_LEN_WITHOUT_CHECKSUM {
                 return Err(RdbError::Truncated);
             }
-            let last = self.tail_len.checked_sub(1).and_then(|i| self.tail.get(i));
-            return if last == Some(&OP_EOF) {
+            return if self.recent[RECENT_LEN - 1] == OP_EOF {
                 Ok(ChecksumStatus::Absent)
             } else {
                 Err(RdbError::MissingEof)
@@ -419,46 +453,57 @@ impl RdbScanner {
         if self.total < MIN_LEN_WITH_CHECKSUM {
             return Err(RdbError::Truncated);
         }
-        if self.last_digested != Some(OP_EOF) {
+        let [before_trailer, trailer @ ..] = self.recent;
+        if before_trailer != OP_EOF {
             return Err(RdbError::MissingEof);
         }
-        let expected = u64::from_le_bytes(self.tail);
+        let expected = u64::from_le_bytes(trailer);
         if expected == 0 {
             return Ok(ChecksumStatus::NotComputed);
         }
-        let computed = self.digest.clone().finalize();
-        if computed == expected {
+        // The digest covers the trailer too: it is zero exactly when the trailer is the CRC
+        // of the bytes before it.
+        let residue = self.digest.finalize();
+        if residue == 0 {
             Ok(ChecksumStatus::Verified)
         } else {
-            Err(RdbError::ChecksumMismatch { expected, computed })
+            Err(RdbError::ChecksumMismatch {
+                expected,
+                computed: crc_before_trailer(residue, expected),
+            })
         }
     }
 
-    /// Digests everything except the newest 8 bytes, which stay in `tail`.
-    fn update_checksum(&mut self, chunk: &[u8]) {
-        if chunk.len() >= CHECKSUM_LEN {
-            let (body, newest) = chunk.split_at(chunk.len() - CHECKSUM_LEN);
-            if let Some(&last) = self.tail[..self.tail_len].last() {
-                self.digest.update(&self.tail[..self.tail_len]);
-                self.last_digested = Some(last);
+    /// Where the scanner stands, when feeding can be taken back from here with
+    /// [`rewind`](Self::rewind): once the header is parsed or given up (its buffer is not
+    /// saved) and no error was met.
+    pub(crate) fn save_point(&self) -> Option<ScanPoint> {
+        let settled = matches!(
+            self.header,
+            HeaderState::Parsed(_) | HeaderState::Unavailable
+        );
+        (settled && self.failed.is_none()).then_some(ScanPoint {
+            digest: self.digest,
+            recent: self.recent,
+            total: self.total,
+        })
+    }
+
+    /// Takes back every byte fed since `point` was saved.
+    pub(crate) fn rewind(&mut self, point: ScanPoint) {
+        self.digest = point.digest;
+        self.recent = point.recent;
+        self.total = point.total;
+    }
+
+    /// Keeps the last `RECENT_LEN` bytes fed.
+    fn remember(&mut self, chunk: &[u8]) {
+        match chunk.len().checked_sub(RECENT_LEN) {
+            Some(start) => self.recent.copy_from_slice(&chunk[start..]),
+            None => {
+                self.recent.copy_within(chunk.len().., 0);
+                self.recent[RECENT_LEN - chunk.len()..].copy_from_slice(chunk);
             }
-            if let Some(&last) = body.last() {
-                self.digest.update(body);
-                self.last_digested = Some(last);
-            }
-            self.tail.copy_from_slice(newest);
-            self.tail_len = CHECKSUM_LEN;
-        } else {
-            // Fewer than 8 new bytes: push out just enough old ones to make room.
-            let overflow = (self.tail_len + chunk.len()).saturating_sub(CHECKSUM_LEN);
-            if let Some(&last) = self.tail[..overflow].last() {
-                self.digest.update(&self.tail[..overflow]);
-                self.last_digested = Some(last);
-                self.tail.copy_within(overflow..self.tail_len, 0);
-                self.tail_len -= overflow;
-            }
-            self.tail[self.tail_len..self.tail_len + chunk.len()].copy_from_slice(chunk);
-            self.tail_len += chunk.len();
         }
     }
 
@@ -1030,6 +1075,23 @@ mod tests {
     fn crc_check_value() {
         assert_eq!(crc64(b"123456789"), 0xe9c6d914c4b8d9ca);
         assert_eq!(crc64(b""), 0);
+    }
+
+    #[test]
+    fn crc_before_trailer_undoes_the_trailer() {
+        let mut body = Vec::new();
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 300, 4099] {
+            body.clear();
+            body.extend((0..len).map(|i| (i as u8).wrapping_mul(167) ^ (i >> 8) as u8));
+            let crc = crc64(&body);
+            for trailer in [crc, 0, 1, u64::MAX, crc ^ 1, crc.rotate_left(17)] {
+                let mut with_trailer = body.clone();
+                with_trailer.extend_from_slice(&trailer.to_le_bytes());
+                let residue = crc64(&with_trailer);
+                assert_eq!(residue == 0, trailer == crc, "len {len}");
+                assert_eq!(crc_before_trailer(residue, trailer), crc, "len {len}");
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! The snapshot payload: `$<len>` or `$EOF:<mark>` framing, streamed out in chunks.
+//!
+//! Every payload byte is handed out as a slice of the input buffer (no copy), and the input is
+//! left empty whenever possible so that the next owned read (`handle_input_bytes`) is taken
+//! over as it is rather than appended.
 
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use nom::FindSubstring;
+use memchr::memmem::Finder;
 
 use crate::rdb::{ChecksumStatus, RdbError, RdbScanner};
 
@@ -17,8 +21,15 @@ const HEADER_SCAN_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug)]
 enum Framing {
-    Length { remaining: u64 },
-    EofMark { mark: [u8; MARK_LEN] },
+    Length {
+        remaining: u64,
+    },
+    EofMark {
+        mark: [u8; MARK_LEN],
+        /// Searcher for `mark`, built once per snapshot (boxed: it is large); linear time
+        /// whatever the payload holds.
+        finder: Box<Finder<'static>>,
+    },
 }
 
 /// A snapshot in transfer.
@@ -39,7 +50,10 @@ pub(super) struct Finished {
 impl Payload {
     pub(super) fn new(framing: SnapshotFraming, mark: Option<[u8; MARK_LEN]>) -> Self {
         let framing = match (framing, mark) {
-            (_, Some(mark)) => Framing::EofMark { mark },
+            (_, Some(mark)) => Framing::EofMark {
+                mark,
+                finder: Box::new(Finder::new(&mark).into_owned()),
+            },
             (SnapshotFraming::Length(len), None) => Framing::Length { remaining: len },
             (SnapshotFraming::EofMark, None) => Framing::Length { remaining: 0 },
         };
@@ -57,21 +71,40 @@ impl Payload {
         input: &mut BytesMut,
         events: &mut VecDeque<Event>,
     ) -> Result<Option<Finished>, RdbError> {
-        let (chunk_len, done) = match &mut self.framing {
+        // Whether the chunk, `input[..chunk_len]`, was fed to the scanner already.
+        let (chunk_len, done, fed) = match &mut self.framing {
             Framing::Length { remaining } => {
                 let n = (*remaining).min(input.len() as u64);
                 *remaining -= n;
-                (n as usize, *remaining == 0)
+                (n as usize, *remaining == 0, false)
             }
-            Framing::EofMark { mark } => match (&input[..]).find_substring(&mark[..]) {
-                Some(at) => (at, true),
-                // The last MARK_LEN - 1 bytes may be the start of a mark split across reads.
-                None => (input.len().saturating_sub(MARK_LEN - 1), false),
-            },
+            Framing::EofMark { mark, finder } => {
+                // The checksum goes first: it streams a read fresh from memory faster than
+                // the search does, which then runs over cached bytes. Taken back in the rare
+                // case that not all of the input is payload.
+                let ahead = self.scanner.save_point();
+                if ahead.is_some() {
+                    self.scanner.feed(input)?;
+                }
+                let (len, done) = match finder.find(input) {
+                    Some(at) => (at, true),
+                    None => (input.len() - partial_mark_len(input, mark), false),
+                };
+                match ahead {
+                    Some(point) if len < input.len() => {
+                        self.scanner.rewind(point);
+                        (len, done, false)
+                    }
+                    Some(_) => (len, done, true),
+                    None => (len, done, false),
+                }
+            }
         };
         if chunk_len > 0 {
             let chunk = input.split_to(chunk_len).freeze();
-            self.scanner.feed(&chunk)?;
+            if !fed {
+                self.scanner.feed(&chunk)?;
+            }
             self.size += chunk.len() as u64;
             events.push_back(Event::SnapshotChunk(chunk));
         }
@@ -91,5 +124,110 @@ impl Payload {
             checksum: self.scanner.finish(),
             stream_db,
         }))
+    }
+}
+
+/// Length of the longest end of `data` that is a proper start of `mark`: the bytes that may
+/// begin a mark split across reads, held back until the next read tells. Usually 0, so the
+/// input is left empty.
+fn partial_mark_len(data: &[u8], mark: &[u8; MARK_LEN]) -> usize {
+    let from = data.len().saturating_sub(MARK_LEN - 1);
+    (from..data.len())
+        .find(|&at| data[at] == mark[0] && mark.starts_with(&data[at..]))
+        .map_or(0, |at| data.len() - at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARK: &[u8; MARK_LEN] = b"0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn only_a_start_of_the_mark_is_held_back() {
+        assert_eq!(partial_mark_len(b"", MARK), 0);
+        assert_eq!(partial_mark_len(b"xyz", MARK), 0);
+        assert_eq!(partial_mark_len(b"xyz0", MARK), 1);
+        assert_eq!(partial_mark_len(b"xyz01", MARK), 2);
+        assert_eq!(partial_mark_len(b"xyz02", MARK), 0);
+        // The longest start wins: "0123456789abcdef0" ends with "0" too.
+        assert_eq!(partial_mark_len(b"x0123456789abcdef0", MARK), 17);
+        assert_eq!(partial_mark_len(&MARK[..MARK_LEN - 1], MARK), MARK_LEN - 1);
+        let mut long = vec![b'x'; 100];
+        long.extend_from_slice(&MARK[..MARK_LEN - 1]);
+        assert_eq!(partial_mark_len(&long, MARK), MARK_LEN - 1);
+    }
+
+    /// A valid RDB whose value holds starts of the mark, so that reads end on them.
+    fn rdb_with_mark_starts() -> Vec<u8> {
+        let mut value = Vec::new();
+        for k in [1, 5, 39, 2, 17, 39] {
+            value.extend_from_slice(b"some value bytes ");
+            value.extend_from_slice(&MARK[..k]);
+        }
+        let mut rdb = crate::rdb::RdbWriter::new("7.0.0");
+        rdb.start_db(0, 1, 0);
+        rdb.string(b"key", &value, None);
+        rdb.finish()
+    }
+
+    #[test]
+    fn the_checksum_holds_whatever_the_reads() {
+        let rdb = rdb_with_mark_starts();
+        let mut wire = rdb.clone();
+        wire.extend_from_slice(MARK);
+        wire.extend_from_slice(b"+stream");
+        for first in 0..wire.len() {
+            for read in [1, 7, 41, 64, 333] {
+                let mut payload = Payload::new(SnapshotFraming::EofMark, Some(*MARK));
+                let mut events = VecDeque::new();
+                let mut input = BytesMut::new();
+                let mut finished = None;
+                let mut parts = vec![&wire[..first]];
+                parts.extend(wire[first..].chunks(read));
+                for part in parts {
+                    input.extend_from_slice(part);
+                    if finished.is_none() {
+                        finished = payload.take(&mut input, &mut events).unwrap();
+                    }
+                }
+                let finished = finished.expect("mark found");
+                assert_eq!(finished.size, rdb.len() as u64, "first {first} read {read}");
+                assert_eq!(finished.checksum, Ok(ChecksumStatus::Verified));
+                assert_eq!(&input[..], b"+stream", "first {first} read {read}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_mark_split_anywhere_is_found_and_never_handed_out() {
+        let mut wire = vec![b'p'; 200];
+        wire[..9].copy_from_slice(b"REDIS0010");
+        wire[150..160].copy_from_slice(&MARK[..10]);
+        wire.extend_from_slice(MARK);
+        wire.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        for cut in 0..=wire.len() {
+            let mut payload = Payload::new(SnapshotFraming::EofMark, Some(*MARK));
+            let mut events = VecDeque::new();
+            let mut input = BytesMut::new();
+            let mut finished = None;
+            for part in [&wire[..cut], &wire[cut..]] {
+                input.extend_from_slice(part);
+                if finished.is_none() {
+                    finished = payload.take(&mut input, &mut events).unwrap();
+                }
+            }
+            let finished = finished.expect("mark found");
+            assert_eq!(finished.size, 200, "cut {cut}");
+            let handed: Vec<u8> = events
+                .iter()
+                .flat_map(|e| match e {
+                    Event::SnapshotChunk(c) => c.to_vec(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            assert_eq!(handed, wire[..200], "cut {cut}");
+            assert_eq!(&input[..], b"*1\r\n$4\r\nPING\r\n", "cut {cut}");
+        }
     }
 }

@@ -38,7 +38,7 @@ pub(super) enum Replconf {
 /// Applies `REPLCONF <opt> <val> …` to `info`, left to right, as Redis does: a bad pair stops
 /// with its error (earlier pairs stay applied), `ack`/`getack` end processing without a reply.
 pub(super) fn apply(frame: &CommandFrame, info: &mut ReplicaInfo) -> Replconf {
-    if frame.argc() % 2 == 0 {
+    if frame.argc().is_multiple_of(2) {
         return Replconf::Reply(b"-ERR syntax error\r\n");
     }
     let mut i = 1;
