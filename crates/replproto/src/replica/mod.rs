@@ -243,11 +243,8 @@ impl Replica {
             Some(event) => event,
             None => self.next_streamed()?,
         };
-        if let Some(offset) = self.delivery.deliver(&event) {
-            if !self.is_closed() {
-                encode_ack(&mut self.output, offset);
-            }
-        }
+        let ack = self.delivery.deliver(&event);
+        self.send_ack(ack);
         Some(event)
     }
 
@@ -322,9 +319,16 @@ impl Replica {
 
     #[inline]
     fn deliver_command(&mut self, kind: CommandKind, offset: Offset, db: u32) {
-        if let Some(ack) = self.delivery.deliver_command(kind, offset, db) {
+        let ack = self.delivery.deliver_command(kind, offset, db);
+        self.send_ack(ack);
+    }
+
+    /// Queues the ACK that handing out an event called for, unless the link is over.
+    #[inline]
+    fn send_ack(&mut self, ack: Option<Offset>) {
+        if let Some(offset) = ack {
             if !self.is_closed() {
-                encode_ack(&mut self.output, ack);
+                encode_ack(&mut self.output, offset);
             }
         }
     }
@@ -366,7 +370,8 @@ impl Replica {
     }
 
     /// Where a next link can resume: the last whole command (outside a transaction) handed out
-    /// by [`poll_event`](Self::poll_event), in its history. Dropped once a full resync or a
+    /// by [`poll_event`](Self::poll_event) or [`poll_command`](Self::poll_command), in its
+    /// history. Dropped once a full resync or a
     /// protocol error has been handed out; kept across a disconnect or a timeout.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         self.delivery.checkpoint()
@@ -385,8 +390,7 @@ impl Replica {
     }
 
     /// Bytes received and not yet handed out: an incomplete line or frame, or, while
-    /// streaming, commands not yet taken with [`poll_event`](Self::poll_event) (they are
-    /// decoded when asked for). After the events are drained, at most one incomplete frame
+    /// streaming, commands not yet handed out (they are decoded when asked for). After the events are drained, at most one incomplete frame
     /// within [`Limits`](crate::Limits) remains.
     pub fn buffered(&self) -> usize {
         self.input.len() - self.lent

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-
 use smallvec::SmallVec;
 
 use crate::resp::{ArgSpan, CommandDecoder, CommandFrame, Decoded, FrameRef, INLINE_ARGS};
@@ -37,11 +36,10 @@ pub(super) struct Stream {
     /// link lost mid-transaction never delivers half of one (the resume point stays before
     /// `MULTI`).
     transaction: Option<usize>,
-    /// The commands of a transaction: while it is open, and once its `EXEC` came, until they
-    /// are handed out. Kept between transactions to reuse its memory.
+    /// The commands of a transaction: held while it is open, handed out once its `EXEC` came
+    /// (so with no transaction open, any held command is ready). Kept between transactions to
+    /// reuse its memory.
     held: VecDeque<Command>,
-    /// How many of `held` may be handed out (the whole transaction, once `EXEC` arrived).
-    releasable: usize,
     /// Keepalive bytes read since the last command, reported with the next one.
     keepalive: u64,
     max_transaction_len: usize,
@@ -56,7 +54,6 @@ impl Stream {
             db,
             transaction: None,
             held: VecDeque::new(),
-            releasable: 0,
             keepalive: 0,
             max_transaction_len: limits.max_transaction_len,
         }
@@ -82,9 +79,10 @@ impl Stream {
     #[inline(always)]
     pub(super) fn next(&mut self, input: &mut BytesMut) -> Result<Option<Next>, ProtocolError> {
         loop {
-            if self.releasable > 0 {
-                self.releasable -= 1;
-                return Ok(self.held.pop_front().map(Next::Held));
+            if self.transaction.is_none() {
+                if let Some(command) = self.held.pop_front() {
+                    return Ok(Some(Next::Held(command)));
+                }
             }
             let decoded = self
                 .decoder
@@ -131,7 +129,6 @@ impl Stream {
             self.held.push_back(front.split_off(input));
             if kind == CommandKind::Exec {
                 self.transaction = None;
-                self.releasable = self.held.len();
             }
         }
     }
