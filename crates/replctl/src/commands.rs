@@ -10,7 +10,7 @@
 //! its `DEL` propagated before the command's own effect, and a command that changed nothing
 //! propagates nothing.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use replproto::resp::parse_decimal;
 
 use crate::store::{ExpiryPolicy, Store, DATABASES};
@@ -91,7 +91,7 @@ pub fn spec(name: &[u8]) -> Option<&'static Spec> {
 }
 
 /// Looks the command up and checks its arity: the spec, or the exact error reply.
-pub fn check(args: &[Bytes]) -> Result<&'static Spec, Vec<u8>> {
+pub fn check(args: &[Bytes]) -> Result<&'static Spec, BytesMut> {
     let Some(spec) = args.first().and_then(|name| spec(name)) else {
         return Err(unknown_command(args));
     };
@@ -107,7 +107,7 @@ pub fn check(args: &[Bytes]) -> Result<&'static Spec, Vec<u8>> {
 
 /// `-ERR unknown command '<name>', with args beginning with: '<a>' '<b>' ` (at most about 128
 /// bytes of arguments), as Redis words it.
-pub fn unknown_command(args: &[Bytes]) -> Vec<u8> {
+pub fn unknown_command(args: &[Bytes]) -> BytesMut {
     let name = args.first().map(|n| &n[..n.len().min(128)]).unwrap_or(b"");
     let mut listed = Vec::new();
     for arg in args.iter().skip(1) {
@@ -126,67 +126,73 @@ pub fn unknown_command(args: &[Bytes]) -> Vec<u8> {
     reply::error_bytes(&text)
 }
 
-/// RESP2 reply encoders.
+/// RESP2 replies, written by the core's encoders (errors excepted, see [`reply::error_bytes`]).
 pub mod reply {
+    use bytes::{BufMut, BytesMut};
+    use replproto::resp::{encode_array_header, encode_bulk, encode_integer, encode_simple};
+
     /// `+OK`.
-    pub fn ok() -> Vec<u8> {
-        b"+OK\r\n".to_vec()
+    pub fn ok() -> BytesMut {
+        BytesMut::from(&b"+OK\r\n"[..])
     }
 
-    /// A simple string.
-    pub fn status(text: &str) -> Vec<u8> {
-        format!("+{text}\r\n").into_bytes()
+    /// A simple string (no CR or LF).
+    pub fn status(text: &str) -> BytesMut {
+        let mut out = BytesMut::with_capacity(text.len() + 3);
+        encode_simple(&mut out, text.as_bytes());
+        out
     }
 
     /// An error line; `text` starts with its kind (`ERR …`). CR and LF become spaces.
-    pub fn error(text: &str) -> Vec<u8> {
+    pub fn error(text: &str) -> BytesMut {
         error_bytes(text.as_bytes())
     }
 
-    /// An error line from bytes; CR and LF become spaces.
-    pub fn error_bytes(text: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(text.len() + 3);
-        out.push(b'-');
+    /// An error line from bytes; CR and LF become spaces (the core's encoder takes neither, and
+    /// these texts can quote a client's arguments).
+    pub fn error_bytes(text: &[u8]) -> BytesMut {
+        let mut out = BytesMut::with_capacity(text.len() + 3);
+        out.put_u8(b'-');
         out.extend(
             text.iter()
                 .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
         );
-        out.extend_from_slice(b"\r\n");
+        out.put_slice(b"\r\n");
         out
     }
 
     /// An integer.
-    pub fn int(value: i64) -> Vec<u8> {
-        format!(":{value}\r\n").into_bytes()
+    pub fn int(value: i64) -> BytesMut {
+        let mut out = BytesMut::with_capacity(24);
+        encode_integer(&mut out, value);
+        out
     }
 
     /// The null bulk string.
-    pub fn nil() -> Vec<u8> {
-        b"$-1\r\n".to_vec()
+    pub fn nil() -> BytesMut {
+        BytesMut::from(&b"$-1\r\n"[..])
     }
 
     /// A bulk string, appended to `out`.
-    pub fn push_bulk(out: &mut Vec<u8>, data: &[u8]) {
-        out.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+    pub fn push_bulk(out: &mut BytesMut, data: &[u8]) {
+        encode_bulk(out, data);
     }
 
     /// A bulk string.
-    pub fn bulk(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(data.len() + 16);
-        push_bulk(&mut out, data);
+    pub fn bulk(data: &[u8]) -> BytesMut {
+        let mut out = BytesMut::with_capacity(data.len() + 16);
+        encode_bulk(&mut out, data);
         out
     }
 
     /// An array header, appended to `out`.
-    pub fn push_array(out: &mut Vec<u8>, len: usize) {
-        out.extend_from_slice(format!("*{len}\r\n").as_bytes());
+    pub fn push_array(out: &mut BytesMut, len: usize) {
+        encode_array_header(out, len);
     }
 
     /// An integer, appended to `out`.
-    pub fn push_int(out: &mut Vec<u8>, value: i64) {
-        out.extend_from_slice(format!(":{value}\r\n").as_bytes());
+    pub fn push_int(out: &mut BytesMut, value: i64) {
+        encode_integer(out, value);
     }
 }
 
@@ -197,7 +203,7 @@ const SYNTAX: &str = "ERR syntax error";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effect {
     /// The complete RESP reply.
-    pub reply: Vec<u8>,
+    pub reply: BytesMut,
     /// Commands to propagate, in order, all in the client's database (several are one unit,
     /// wrapped in `MULTI`/`EXEC`).
     pub propagate: Vec<Vec<Bytes>>,
@@ -275,14 +281,14 @@ pub fn apply_replicated(store: &mut Store, db: u32, args: &[Bytes], now_ms: u64)
     }
 }
 
-fn command(args: &[Bytes]) -> Vec<u8> {
+fn command(args: &[Bytes]) -> BytesMut {
     let Some(sub) = args.get(1) else {
         // Enough for redis-cli, which only wants command hints.
-        return b"*0\r\n".to_vec();
+        return BytesMut::from(&b"*0\r\n"[..]);
     };
     match &sub.to_ascii_lowercase()[..] {
         b"count" => reply::int(COMMANDS.len() as i64),
-        b"docs" | b"info" | b"list" => b"*0\r\n".to_vec(),
+        b"docs" | b"info" | b"list" => BytesMut::from(&b"*0\r\n"[..]),
         _ => reply::error_bytes(
             &[
                 &b"ERR unknown subcommand '"[..],
@@ -340,14 +346,14 @@ impl Run<'_> {
         found
     }
 
-    fn get(&mut self, key: &Bytes) -> Vec<u8> {
+    fn get(&mut self, key: &Bytes) -> BytesMut {
         match self.lookup(key) {
             Some((value, _)) => reply::bulk(&value),
             None => reply::nil(),
         }
     }
 
-    fn set(&mut self, args: &[Bytes]) -> Vec<u8> {
+    fn set(&mut self, args: &[Bytes]) -> BytesMut {
         #[derive(PartialEq)]
         enum Cond {
             Always,
@@ -435,7 +441,7 @@ impl Run<'_> {
         }
     }
 
-    fn del(&mut self, args: &[Bytes]) -> Vec<u8> {
+    fn del(&mut self, args: &[Bytes]) -> BytesMut {
         let mut deleted = 0;
         for key in &args[1..] {
             if self.lookup(key).is_some() {
@@ -449,7 +455,7 @@ impl Run<'_> {
         reply::int(deleted)
     }
 
-    fn exists(&mut self, args: &[Bytes]) -> Vec<u8> {
+    fn exists(&mut self, args: &[Bytes]) -> BytesMut {
         let found = args[1..]
             .iter()
             .filter(|key| self.lookup(key).is_some())
@@ -457,7 +463,7 @@ impl Run<'_> {
         reply::int(found as i64)
     }
 
-    fn incr_by(&mut self, args: &[Bytes], by: i64) -> Vec<u8> {
+    fn incr_by(&mut self, args: &[Bytes], by: i64) -> BytesMut {
         let key = &args[1];
         let (current, expire_at) = match self.lookup(key) {
             None => (0, None),
@@ -479,7 +485,7 @@ impl Run<'_> {
         reply::int(next)
     }
 
-    fn expire(&mut self, args: &[Bytes], unit: Unit, base: Base) -> Vec<u8> {
+    fn expire(&mut self, args: &[Bytes], unit: Unit, base: Base) -> BytesMut {
         let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
         for flag in &args[3..] {
             match &flag.to_ascii_lowercase()[..] {
@@ -542,7 +548,7 @@ impl Run<'_> {
         reply::int(1)
     }
 
-    fn ttl(&mut self, key: &Bytes, ms: bool) -> Vec<u8> {
+    fn ttl(&mut self, key: &Bytes, ms: bool) -> BytesMut {
         match self.lookup(key) {
             None => reply::int(-2),
             Some((_, None)) => reply::int(-1),
@@ -553,7 +559,7 @@ impl Run<'_> {
         }
     }
 
-    fn flush(&mut self, args: &[Bytes], all: bool) -> Vec<u8> {
+    fn flush(&mut self, args: &[Bytes], all: bool) -> BytesMut {
         match args.get(1).map(|a| a.to_ascii_lowercase()) {
             None => {}
             Some(mode) if args.len() == 2 && (mode == b"sync" || mode == b"async") => {}
@@ -600,7 +606,10 @@ mod tests {
                     .join(" ")
             })
             .collect();
-        (String::from_utf8(effect.reply).unwrap(), propagated)
+        (
+            String::from_utf8(effect.reply.to_vec()).unwrap(),
+            propagated,
+        )
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use replproto::master::session::SessionPhase;
 use replproto::master::{Master, SessionId};
 
@@ -249,8 +250,8 @@ impl View<'_> {
     }
 
     /// The `ROLE` reply.
-    pub fn role(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn role(&self) -> BytesMut {
+        let mut out = BytesMut::new();
         match self.upstream {
             None => {
                 reply::push_array(&mut out, 3);

@@ -93,40 +93,47 @@ pub fn text_line<'a>(args: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>
 
 /// Appends `bytes` double-quoted and escaped as Redis's `sdscatrepr` does.
 pub fn quote(bytes: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(b),
-            _ => {
-                out.extend_from_slice(b"\\x");
-                push_hex(b, out);
-            }
+    quoted(bytes, out, |b, out| match b {
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x07 => out.extend_from_slice(b"\\a"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        _ => {
+            out.extend_from_slice(b"\\x");
+            push_hex(b, out);
         }
-    }
-    out.push(b'"');
+    });
 }
 
 /// Appends `bytes` as a JSON string, one character per byte (see [`Format::Json`]).
 pub fn json_string(bytes: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            0x20..=0x7e => out.push(b),
-            _ => {
-                out.extend_from_slice(b"\\u00");
-                push_hex(b, out);
-            }
+    quoted(bytes, out, |b, out| match b {
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'"' => out.extend_from_slice(b"\\\""),
+        _ => {
+            out.extend_from_slice(b"\\u00");
+            push_hex(b, out);
         }
+    });
+}
+
+/// Appends `bytes` between double quotes: runs of printable ASCII other than `"` and `\` are
+/// copied whole (most arguments are one such run), every other byte is written by `escape`.
+fn quoted(bytes: &[u8], out: &mut Vec<u8>, escape: impl Fn(u8, &mut Vec<u8>)) {
+    out.push(b'"');
+    let mut rest = bytes;
+    while let Some(at) = rest
+        .iter()
+        .position(|&b| !matches!(b, 0x20..=0x7e) || b == b'"' || b == b'\\')
+    {
+        out.extend_from_slice(&rest[..at]);
+        escape(rest[at], out);
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -239,6 +246,25 @@ mod tests {
             }
         }
         bytes
+    }
+
+    #[test]
+    fn strings_render_as_their_bytes_one_by_one() {
+        // Copying runs whole gives what escaping each byte on its own gives.
+        let mut input: Vec<u8> = (0..=255).collect();
+        input.extend_from_slice(b"a plain run, \"quoted\" \\ and\r\n");
+        for render in [quote as fn(&[u8], &mut Vec<u8>), json_string] {
+            let mut whole = Vec::new();
+            render(&input, &mut whole);
+            let mut bytewise = vec![b'"'];
+            for b in &input {
+                let mut one = Vec::new();
+                render(std::slice::from_ref(b), &mut one);
+                bytewise.extend_from_slice(&one[1..one.len() - 1]);
+            }
+            bytewise.push(b'"');
+            assert_eq!(whole, bytewise);
+        }
     }
 
     #[test]

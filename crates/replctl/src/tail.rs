@@ -56,6 +56,10 @@ use crate::state::{sync_parent, temp_path, StateFile, TailState};
 /// socket never runs dry still reaches the output in pieces of this size).
 pub const BATCH_BYTES: usize = 256 * 1024;
 
+/// The capacity the output buffer is given and kept at: a batch is written once it reaches
+/// [`BATCH_BYTES`], so it holds that much plus the rendering of the command that crossed it.
+const PENDING_CAPACITY: usize = BATCH_BYTES + 64 * 1024;
+
 /// What `replctl tail` is asked to do.
 #[derive(Debug, Clone)]
 pub struct TailOptions {
@@ -160,7 +164,7 @@ pub async fn tail<W: Write>(
     let mut run = Run {
         options,
         out,
-        pending: Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+        pending: Vec::with_capacity(PENDING_CAPACITY),
         batch: Batch::default(),
         state_file,
         saved,
@@ -376,11 +380,6 @@ impl<W: Write> Run<W> {
                     None => info!("resumed with +CONTINUE after offset {offset}"),
                 }
             }
-            Event::Command(cmd) => {
-                // `follow` batches commands itself; one handed here is printed on its own.
-                self.on_command(&cmd, follower);
-                return self.commit(follower);
-            }
             Event::Closed(reason) => {
                 self.abandon_snapshot();
                 self.legacy = false;
@@ -439,7 +438,7 @@ impl<W: Write> Run<W> {
             self.pending.clear();
             if self.pending.capacity() > 4 * BATCH_BYTES {
                 // One huge command passed: do not keep its memory.
-                self.pending.shrink_to(BATCH_BYTES + 64 * 1024);
+                self.pending.shrink_to(PENDING_CAPACITY);
             }
         }
         let batch = std::mem::take(&mut self.batch);
@@ -502,12 +501,7 @@ fn check_writable(path: &Path) -> Result<(), CliError> {
     let temp = temp_path(path);
     fs::File::create(&temp)
         .and_then(|_| fs::remove_file(&temp))
-        .map_err(|e| {
-            CliError::new(format!(
-                "cannot write the snapshot to {}: {e} (check the directory and its permissions)",
-                path.display()
-            ))
-        })
+        .map_err(|e| create_error(path, &e))
 }
 
 /// A snapshot being received: its file (if saved) and its progress bar.
@@ -555,12 +549,7 @@ impl Snapshot {
         let file = match rdb_out {
             Some(path) => {
                 let temp = temp_path(path);
-                let file = fs::File::create(&temp).map_err(|e| {
-                    CliError::new(format!(
-                        "cannot write the snapshot to {}: {e} (check the directory and its permissions)",
-                        temp.display()
-                    ))
-                })?;
+                let file = fs::File::create(&temp).map_err(|e| create_error(&temp, &e))?;
                 Some((
                     BufWriter::with_capacity(256 * 1024, file),
                     temp,
@@ -613,6 +602,13 @@ impl Snapshot {
             let _ = fs::remove_file(&temp);
         }
     }
+}
+
+fn create_error(path: &Path, e: &io::Error) -> CliError {
+    CliError::new(format!(
+        "cannot write the snapshot to {}: {e} (check the directory and its permissions)",
+        path.display()
+    ))
 }
 
 fn write_error(path: &Path, e: &io::Error) -> CliError {

@@ -1,5 +1,6 @@
 //! The link to this node's own master, for replica mode: the core's [`Replica`] driven over a
-//! tokio socket in a task of its own, reconnecting until it is stopped.
+//! tokio socket by [`replproto_tokio::Link`] in a task of its own, reconnecting until it is
+//! stopped.
 //!
 //! The task owns no data. It forwards what the node must apply, in stream order, over a
 //! channel to the task that owns the node: the loaded snapshot after a full sync, the
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use replproto::replica::{Command, Event, Replica, ReplicaConfig};
 use replproto::{Checkpoint, Offset, ReplId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -192,53 +192,42 @@ impl Link {
         resume: Option<Checkpoint>,
     ) -> (Option<Checkpoint>, String) {
         let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
-        let mut replica = match Replica::new(self.config.clone(), resume, Instant::now()) {
+        let replica = match Replica::new(self.config.clone(), resume, Instant::now()) {
             Ok(replica) => replica,
             Err(e) => return (resume, format!("bad replica settings: {e:?}")),
         };
         self.send(UpstreamEvent::State(LinkState::Handshake));
+        // The link writes what the machine queued (a final ACK included) before it ends.
+        let mut link = replproto_tokio::Link::new(stream, replica);
         let mut incoming: Option<Incoming> = None;
-        let mut buf = vec![0u8; 64 * 1024];
         let mut reason = String::from("connection closed");
-        loop {
-            while let Some(bytes) = replica.poll_transmit() {
-                if writer.write_all(&bytes).await.is_err() {
-                    replica.handle_eof(Instant::now());
+        let mut failed = false;
+        while let Some(event) = link.next_event().await {
+            match event {
+                // What follows a failed sync applies to data this node does not hold, and the
+                // `Closed` it ends with would hide why.
+                _ if failed => {}
+                Event::Closed(why) => reason = why.to_string(),
+                event => {
+                    if let Err(Failure(why)) = self.on_event(event, &mut incoming) {
+                        reason = why;
+                        failed = true;
+                        link.close();
+                    }
                 }
-            }
-            while let Some(event) = replica.poll_event() {
-                if let Err(Failure(why)) = self.on_event(event, &mut incoming, &mut reason) {
-                    reason = why;
-                    replica.close();
-                }
-            }
-            if replica.is_closed() {
-                // Anything the last events queued (a final ACK) is best effort.
-                while let Some(bytes) = replica.poll_transmit() {
-                    let _ = writer.write_all(&bytes).await;
-                }
-                return (replica.checkpoint(), reason);
-            }
-            let deadline = replica
-                .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            tokio::select! {
-                read = reader.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => replica.handle_eof(Instant::now()),
-                    Ok(n) => replica.handle_input(Instant::now(), &buf[..n]),
-                },
-                () = tokio::time::sleep_until(deadline.into()) => replica.handle_timeout(Instant::now()),
             }
         }
+        // After a failed sync the checkpoint names a snapshot that was never loaded: the next
+        // link must sync in full.
+        let checkpoint = if failed {
+            None
+        } else {
+            link.replica().checkpoint()
+        };
+        (checkpoint, reason)
     }
 
-    fn on_event(
-        &self,
-        event: Event,
-        incoming: &mut Option<Incoming>,
-        reason: &mut String,
-    ) -> Result<(), Failure> {
+    fn on_event(&self, event: Event, incoming: &mut Option<Incoming>) -> Result<(), Failure> {
         match event {
             Event::FullResync { replid, offset } => {
                 *incoming = Some(Incoming {
@@ -283,9 +272,91 @@ impl Link {
                 self.send(UpstreamEvent::State(LinkState::Connected));
             }
             Event::Command(command) => self.send(UpstreamEvent::Command(command)),
-            Event::Closed(why) => *reason = why.to_string(),
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replproto::rdb::RdbWriter;
+    use replproto::resp::{decode_frame, encode_command, Frame};
+    use replproto::Limits;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc::unbounded_channel;
+
+    /// Plays the master's part of the handshake up to `PSYNC`; the words of the `PSYNC`.
+    async fn handshake(socket: &mut TcpStream) -> Vec<String> {
+        let mut input = BytesMut::new();
+        loop {
+            while let Some(frame) = decode_frame(&mut input, &Limits::DEFAULT).unwrap() {
+                let Frame::Array(items) = frame else {
+                    panic!("not a command: {frame:?}");
+                };
+                let words: Vec<String> = items
+                    .iter()
+                    .map(|item| String::from_utf8_lossy(item.as_bytes().unwrap()).into_owned())
+                    .collect();
+                match words[0].as_str() {
+                    "PING" => socket.write_all(b"+PONG\r\n").await.unwrap(),
+                    "PSYNC" => return words,
+                    _ => socket.write_all(b"+OK\r\n").await.unwrap(),
+                }
+            }
+            let n = socket.read_buf(&mut input).await.unwrap();
+            assert!(n > 0, "the replica left during the handshake");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_that_cannot_be_loaded_ends_the_link_and_the_next_one_syncs_in_full() {
+        let run = async {
+            let master = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = master.local_addr().unwrap().port();
+            let (events, mut received) = unbounded_channel();
+            let config = ReplicaConfig::new(6380);
+            let upstream = Upstream::start("127.0.0.1".into(), port, config, None, 7, events);
+
+            let (mut socket, _) = master.accept().await.unwrap();
+            assert_eq!(handshake(&mut socket).await, ["PSYNC", "?", "-1"]);
+            // A well-formed RDB (the core checks its CRC) that this server refuses: database 99.
+            let mut rdb = RdbWriter::new("7.0.0");
+            rdb.start_db(99, 0, 0);
+            let rdb = rdb.finish();
+            let replid = "0123456789abcdef0123456789abcdef01234567";
+            let mut out = BytesMut::from(
+                format!("+FULLRESYNC {replid} 100\r\n${}\r\n", rdb.len()).as_bytes(),
+            );
+            out.extend_from_slice(&rdb);
+            // Commands right behind the snapshot, read with it.
+            encode_command(&mut out, &["SELECT", "0"]);
+            encode_command(&mut out, &["SET", "k", "v"]);
+            socket.write_all(&out).await.unwrap();
+
+            let reason = loop {
+                let (generation, event) = received.recv().await.unwrap();
+                assert_eq!(generation, 7);
+                match event {
+                    UpstreamEvent::State(_) => {}
+                    UpstreamEvent::Down(reason) => break reason,
+                    other => panic!("forwarded after a failed load: {other:?}"),
+                }
+            };
+            assert!(
+                reason.contains("Failed trying to load the MASTER synchronization DB"),
+                "{reason}"
+            );
+
+            // Not a resume from the snapshot that was never loaded.
+            let (mut socket, _) = master.accept().await.unwrap();
+            assert_eq!(handshake(&mut socket).await, ["PSYNC", "?", "-1"]);
+            upstream.stop();
+        };
+        tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the test took too long");
     }
 }

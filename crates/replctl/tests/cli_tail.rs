@@ -8,9 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
 
-use common::{arg, assert_one_line_error, run, Running, TempDir, TIMEOUT};
+use common::{arg, assert_one_line_error, resp, run, Running, TempDir, TIMEOUT};
 use replctl::state::TailState;
 use replproto_e2e::{free_port, wait_until, Client, CutProxy, RedisServer, Reply};
 
@@ -94,17 +93,6 @@ impl Tail {
             m.replica_online(self.port) && self.state.exists()
         });
     }
-}
-
-/// The RESP encoding of a command.
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 #[test]
@@ -368,7 +356,7 @@ fn tail_killed_mid_stream_loses_nothing() {
     let mut m = master.client();
     let dir = TempDir::new("kill");
     let port = free_port();
-    let run1 = Tail::start_on_port(&master, &dir, "k", "text", port);
+    let mut run1 = Tail::start_on_port(&master, &dir, "k", "text", port);
     run1.wait_online(&mut m);
     // After a diskless sync the master starts the stream on the replica's first ACK, which
     // may take a second: write only once the stream flows, so the restart below stays within
@@ -397,7 +385,7 @@ fn tail_killed_mid_stream_loses_nothing() {
             String::from_utf8_lossy(out).contains(&needle)
         });
         run1.process.signal("KILL");
-        thread::sleep(Duration::from_millis(100));
+        run1.process.wait();
         let run2 = Tail::start_on_port(&master, &dir, "k", "text", port);
         stop_at.store(written.load(Ordering::SeqCst) + 300, Ordering::SeqCst);
         let total = writer.join().unwrap();

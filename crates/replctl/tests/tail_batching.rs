@@ -3,12 +3,15 @@
 //! commands, the bytes are exactly the stream's, and the master is never acknowledged a byte
 //! the output has not received.
 
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::resp;
 use replctl::output::Format;
 use replctl::tail::{tail, TailOptions};
 use replproto_e2e::{free_port, wait_until, RedisServer};
@@ -34,16 +37,6 @@ impl Write for Recorder {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 #[test]
@@ -103,21 +96,13 @@ fn tail_writes_whole_commands_in_blocks_and_acknowledges_only_what_is_written() 
 
     // While the stream flows: an acknowledged byte is always one the output already has.
     let end = base + expected.len() as u64;
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
+    wait_until("tail to acknowledge the whole burst", TIMEOUT, || {
         let (_, acked) = m.online_replica_offset(port);
         let acked = acked.expect("tail stays online");
         let written = base + out.bytes() as u64;
         assert!(acked <= written, "acknowledged {acked}, written {written}");
-        if acked == end {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tail acknowledged {acked} of {end}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        acked == end
+    });
     writer.join().unwrap();
     let mut replies = vec![0u8; 5 * n];
     client.read_exact(&mut replies).unwrap();

@@ -74,15 +74,12 @@ impl Follower {
         loop {
             if let Some(link) = &mut self.link {
                 let event = link.next_event();
-                if !matches!(event, Some(Event::Closed(_)) | None) {
-                    return Ok(event.expect("matched Some"));
-                }
-                if let Some(link) = self.link.take() {
+                if matches!(event, Some(Event::Closed(_)) | None) {
                     self.following.end_link(link.replica());
+                    self.link = None;
                 }
-                match event {
-                    Some(event) => return Ok(event),
-                    None => continue,
+                if let Some(event) = event {
+                    return Ok(event);
                 }
             }
             if let Some(at) = self.following.next_attempt() {

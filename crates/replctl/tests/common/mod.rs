@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,6 +48,13 @@ pub fn assert_one_line_error(output: &Output, code: i32, parts: &[&str]) -> Stri
     stderr
 }
 
+/// The RESP encoding of a command, as a client sends it.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    replproto::resp::encode_command(&mut out, args);
+    out.into()
+}
+
 /// A scratch directory, removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
@@ -80,9 +89,11 @@ pub struct Running {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The threads reading stdout and stderr, until the pipes close.
+    collectors: Vec<JoinHandle<()>>,
 }
 
-fn collect(mut stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+fn collect(mut stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 8192];
         loop {
@@ -91,7 +102,7 @@ fn collect(mut stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
                 Ok(n) => into.lock().unwrap().extend_from_slice(&buf[..n]),
             }
         }
-    });
+    })
 }
 
 impl Running {
@@ -109,12 +120,15 @@ impl Running {
             .expect("start replctl");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), Arc::clone(&stdout));
-        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        let collectors = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
         Running {
             child,
             stdout,
             stderr,
+            collectors,
         }
     }
 
@@ -160,13 +174,17 @@ impl Running {
         assert!(status.success(), "kill -{signal} failed");
     }
 
-    /// Waits for the process to end; its exit status.
+    /// Waits for the process to end, and for everything it wrote to be collected; its exit
+    /// status.
     pub fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for replctl") {
-                // Let the collectors read what is left in the pipes.
-                thread::sleep(Duration::from_millis(50));
+                // The pipes are closed with the process: the collectors end once they read
+                // what is left.
+                for collector in self.collectors.drain(..) {
+                    collector.join().expect("collect the output");
+                }
                 return status;
             }
             assert!(
