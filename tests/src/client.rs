@@ -221,6 +221,28 @@ impl Client {
         self.online_replica_offset(port).1.is_some()
     }
 
+    /// Waits until the master lists the replica that announced `port` as `online`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if that does not happen within `timeout`.
+    pub fn wait_replica_online(&mut self, port: u16, timeout: Duration) {
+        crate::wait_until(
+            &format!("the master lists our replica (port {port}) online"),
+            timeout,
+            || self.replica_online(port),
+        );
+    }
+
+    /// Whether a replica's link to its master is up: `master_link_status` of
+    /// `INFO replication` is `up` (`Some(true)`) or `down` (`Some(false)`); `None` when the
+    /// server reports no such link (it is no replica).
+    pub fn link_up(&mut self) -> Option<bool> {
+        self.info_replication()
+            .get("master_link_status")
+            .map(|status| status == "up")
+    }
+
     /// The `dbN:keys=..,expires=..` lines of `INFO keyspace`, reduced to
     /// `dbN -> (keys, expires)`.
     pub fn keyspace(&mut self) -> HashMap<String, (u64, u64)> {

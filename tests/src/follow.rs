@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -34,11 +34,6 @@ pub enum Driver {
     Std,
     /// `replproto_tokio::Follower`, on a current-thread tokio runtime.
     Tokio,
-}
-
-impl Driver {
-    /// Both adapters.
-    pub const ALL: [Driver; 2] = [Driver::Std, Driver::Tokio];
 }
 
 impl fmt::Display for Driver {
@@ -99,11 +94,6 @@ pub struct FollowerThread {
 }
 
 impl FollowerThread {
-    /// Follows the master at `addr` with `config` and a [`RECONNECT_DELAY`] between links.
-    pub fn start(addr: impl ToSocketAddrs, config: ReplicaConfig) -> FollowerThread {
-        FollowerThread::spawn(Follower::new(addr, config).with_reconnect_delay(RECONNECT_DELAY))
-    }
-
     /// Follows the master at `addr` with `config` and a [`RECONNECT_DELAY`] between links,
     /// driven by `driver`.
     pub fn start_with(driver: Driver, addr: SocketAddr, config: ReplicaConfig) -> FollowerThread {
@@ -210,20 +200,6 @@ impl FollowerThread {
         self.next_within(Duration::ZERO)
     }
 
-    /// The next event.
-    ///
-    /// # Panics
-    ///
-    /// Panics naming `what` if none comes within `timeout`.
-    pub fn next(&self, what: &str, timeout: Duration) -> Delivered {
-        self.next_within(timeout).unwrap_or_else(|| {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}{}",
-                self.recent()
-            )
-        })
-    }
-
     /// Every event up to and including the first one for which `done` is true.
     ///
     /// # Panics
@@ -251,6 +227,33 @@ impl FollowerThread {
                 return seen;
             }
         }
+    }
+
+    /// Reads a full sync: every event up to and including `SnapshotEnd`, checked and
+    /// summed up by [`full_sync`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if `SnapshotEnd` does not come within `timeout`, or if the events before it are
+    /// not those of one full sync.
+    pub fn until_snapshot_end(&self, timeout: Duration) -> FullSync {
+        full_sync(&self.until("the end of the snapshot", timeout, |e| {
+            matches!(e, Event::SnapshotEnd { .. })
+        }))
+    }
+
+    /// Reads a full sync ([`until_snapshot_end`](Self::until_snapshot_end)), then waits until
+    /// `master` lists the replica that announced `port` online
+    /// ([`Client::wait_replica_online`]): from then on, writes to the master reach the
+    /// follower as commands.
+    ///
+    /// # Panics
+    ///
+    /// Panics if either does not happen within `timeout`.
+    pub fn until_synced(&self, master: &mut Client, port: u16, timeout: Duration) -> FullSync {
+        let sync = self.until_snapshot_end(timeout);
+        master.wait_replica_online(port, timeout);
+        sync
     }
 
     fn remember(&self, event: &Event) {

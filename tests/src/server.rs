@@ -143,11 +143,6 @@ impl RedisServer {
         (Ipv4Addr::LOCALHOST, self.port).into()
     }
 
-    /// The process id of the server.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The server's temp dir (its `--dir`, holding `redis.log`).
     pub fn dir(&self) -> &Path {
         &self.dir

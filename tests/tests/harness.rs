@@ -14,14 +14,6 @@ const DISKLESS: [&str; 4] = [
     "0",
 ];
 
-fn link_up(replica: &mut Client) -> bool {
-    replica
-        .info_replication()
-        .get("master_link_status")
-        .map(String::as_str)
-        == Some("up")
-}
-
 #[test]
 fn server_answers_and_reports_master_role() {
     let server = RedisServer::start(&[]);
@@ -84,7 +76,7 @@ fn replica_through_cut_proxy_resyncs_partially() {
     let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &proxy_port]);
     let (mut m, mut r) = (master.client(), replica.client());
 
-    wait_until("replica link up", TIMEOUT, || link_up(&mut r));
+    wait_until("replica link up", TIMEOUT, || r.link_up() == Some(true));
     assert_eq!(r.info_replication()["role"], "slave");
     assert_eq!(m.stats().full, 1);
     m.set_keys("a", 0..100);
@@ -110,7 +102,7 @@ fn replica_through_cut_proxy_resyncs_partially() {
     proxy.cut();
     m.set_keys("b", 0..100);
     wait_until("replica link up after cut", TIMEOUT, || {
-        proxy.connections() > connections && link_up(&mut r)
+        proxy.connections() > connections && r.link_up() == Some(true)
     });
     wait_until("replica has b:99", TIMEOUT, || {
         r.cmd(&["GET", "b:99"]).as_str() == Some(&*workload_value("b", 99))
@@ -133,16 +125,18 @@ fn replica_through_cut_proxy_resyncs_partially() {
     // While blocked, the replica's reconnections are refused and its link stays down.
     proxy.set_blocked(true);
     proxy.cut();
-    wait_until("replica link down", TIMEOUT, || !link_up(&mut r));
+    wait_until("replica link down", TIMEOUT, || r.link_up() == Some(false));
     m.set_keys("c", 0..10);
     let blocked_from = proxy.connections();
     let refused = wait_for("two refused reconnections", TIMEOUT, || {
         let attempts = proxy.connections();
         (attempts >= blocked_from + 2).then_some(attempts)
     });
-    assert!(!link_up(&mut r));
+    assert_eq!(r.link_up(), Some(false));
     proxy.set_blocked(false);
-    wait_until("replica link up after unblock", TIMEOUT, || link_up(&mut r));
+    wait_until("replica link up after unblock", TIMEOUT, || {
+        r.link_up() == Some(true)
+    });
     assert!(proxy.connections() > refused);
     wait_until("replica has c:9", TIMEOUT, || {
         r.cmd(&["GET", "c:9"]).as_str() == Some(&*workload_value("c", 9))

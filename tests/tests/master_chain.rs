@@ -205,7 +205,7 @@ fn reference_replica_resumes_after_a_cut() {
     proxy.set_blocked(true);
     proxy.cut();
     wait_until("the node sees its link down", TIMEOUT, || {
-        mb.info_replication()["master_link_status"] == "down"
+        mb.link_up() == Some(false)
     });
     assert!(r.cmd(&["SELECT", "2"]).is_ok());
     for i in 100..300 {

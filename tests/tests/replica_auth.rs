@@ -7,8 +7,8 @@ use std::time::Duration;
 use replproto::replica::{CloseReason, Event, HandshakeCommand, Phase, ReplicaConfig};
 use replproto::Checkpoint;
 use replproto_e2e::{
-    assert_contiguous, commands, driver_tests, free_port, full_sync, summary, wait_until, CutProxy,
-    Delivered, Driver, FollowerThread, Redis, RedisServer,
+    assert_contiguous, commands, driver_tests, free_port, summary, CutProxy, Delivered, Driver,
+    FollowerThread, Redis, RedisServer,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,9 +89,8 @@ fn streams_after_auth(
     port: u16,
 ) {
     let follower = FollowerThread::start_with(driver, master.addr(), config);
-    let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
-        matches!(e, Event::SnapshotEnd { .. })
-    }));
+    let mut m = master.client();
+    let sync = follower.until_synced(&mut m, port, TIMEOUT);
     let fullresync = format!("+FULLRESYNC {} {}", sync.replid.as_str(), sync.offset);
     let handshake: Vec<(String, String)> = sync
         .handshake
@@ -109,10 +108,6 @@ fn streams_after_auth(
         ]),
         "against {redis}"
     );
-    let mut m = master.client();
-    wait_until("the master lists our replica online", TIMEOUT, || {
-        m.replica_online(port)
-    });
     assert!(m.cmd(&["SET", "authorized", "yes"]).is_ok());
     follower.until(
         "SET authorized",
@@ -359,13 +354,8 @@ fn checkpoint_survives_refusals_scenario(driver: Driver) {
     let config = ReplicaConfig::new(port);
     let first =
         FollowerThread::start_with(driver, proxy.addr(), config.clone().with_password(PASSWORD));
-    let sync = full_sync(&first.until("the end of the snapshot", TIMEOUT, |e| {
-        matches!(e, Event::SnapshotEnd { .. })
-    }));
     let mut m = master.client();
-    wait_until("the master lists our replica online", TIMEOUT, || {
-        m.replica_online(port)
-    });
+    let sync = first.until_synced(&mut m, port, TIMEOUT);
     assert!(m.cmd(&["SET", "before-cut", "1"]).is_ok());
     first.until(
         "SET before-cut",

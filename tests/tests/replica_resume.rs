@@ -14,8 +14,8 @@ use replproto::replica::{
 use replproto::{Checkpoint, Offset};
 use replproto_e2e::{
     assert_contiguous, commands, driver_tests, free_port, full_sync, incompressible, links,
-    summary, wait_settled, wait_until, words, Client, CutProxy, Delivered, Driver, FollowerThread,
-    Redis, Reply,
+    summary, wait_settled, words, Client, CutProxy, Delivered, Driver, FollowerThread, Redis,
+    Reply,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,13 +65,8 @@ fn cut_and_resume_scenario(driver: Driver, redis: Redis) {
     let proxy = CutProxy::start(master.addr());
     let port = free_port();
     let follower = FollowerThread::start_with(driver, proxy.addr(), ReplicaConfig::new(port));
-    let sync = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
-        matches!(e, Event::SnapshotEnd { .. })
-    }));
     let mut m = master.client();
-    wait_until("the master lists our replica online", TIMEOUT, || {
-        m.replica_online(port)
-    });
+    let sync = follower.until_synced(&mut m, port, TIMEOUT);
     let stats = m.stats();
     assert_eq!((stats.full, stats.partial_ok, stats.partial_err), (1, 0, 0));
 
@@ -318,13 +313,8 @@ fn backlog_overflow_scenario(driver: Driver) {
     let proxy = CutProxy::start(master.addr());
     let port = free_port();
     let follower = FollowerThread::start_with(driver, proxy.addr(), ReplicaConfig::new(port));
-    let first = full_sync(&follower.until("the end of the snapshot", TIMEOUT, |e| {
-        matches!(e, Event::SnapshotEnd { .. })
-    }));
     let mut m = master.client();
-    wait_until("the master lists our replica online", TIMEOUT, || {
-        m.replica_online(port)
-    });
+    let first = follower.until_synced(&mut m, port, TIMEOUT);
     m.set_keys("before", 0..10);
     let streamed = follower.until(
         "SET before:9",
@@ -399,9 +389,7 @@ fn backlog_overflow_scenario(driver: Driver) {
     assert!(master.log().contains(&lack), "{}", master.log());
 
     // The stream goes on after the new snapshot.
-    wait_until("the master lists our replica online", TIMEOUT, || {
-        m.replica_online(port)
-    });
+    m.wait_replica_online(port, TIMEOUT);
     assert!(m.cmd(&["SET", "after-overflow", "1"]).is_ok());
     let streamed = follower.until(
         "SET after-overflow",

@@ -16,9 +16,6 @@ pub enum Dir {
 }
 
 impl Dir {
-    /// Both directions.
-    pub const BOTH: [Dir; 2] = [Dir::ReplicaToMaster, Dir::MasterToReplica];
-
     /// A short label for reports.
     pub fn label(self) -> &'static str {
         match self {
@@ -57,12 +54,6 @@ impl NetemConfig {
             max_segment: max,
             ..NetemConfig::default()
         }
-    }
-
-    /// Every send delivered `delay` later.
-    pub fn delayed(mut self, delay: Duration) -> NetemConfig {
-        self.delay = delay;
-        self
     }
 }
 
@@ -193,17 +184,6 @@ impl Pipe {
     /// When the next delivery is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.queue.front().map(|(at, _)| *at)
-    }
-
-    /// Bytes in flight.
-    pub fn in_flight(&self) -> usize {
-        self.queue
-            .iter()
-            .map(|(_, d)| match d {
-                Delivery::Data(b) => b.len(),
-                Delivery::Eof => 0,
-            })
-            .sum()
     }
 }
 

@@ -292,11 +292,6 @@ impl Pair {
         })
     }
 
-    /// Whether a link is open.
-    pub fn is_connected(&self) -> bool {
-        self.link.is_some()
-    }
-
     /// Arms a cut of the current link once `after` bytes in total passed in `dir`.
     pub fn cut_after(&mut self, dir: Dir, after: u64) {
         if let Some(link) = &mut self.link {
@@ -304,14 +299,6 @@ impl Pair {
                 Dir::ReplicaToMaster => link.r2m.cut_after(after),
                 Dir::MasterToReplica => link.m2r.cut_after(after),
             }
-        }
-    }
-
-    /// Changes how the network treats the next links.
-    pub fn set_netem(&mut self, dir: Dir, netem: NetemConfig) {
-        match dir {
-            Dir::ReplicaToMaster => self.config.r2m = netem,
-            Dir::MasterToReplica => self.config.m2r = netem,
         }
     }
 

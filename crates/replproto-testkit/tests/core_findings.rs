@@ -126,10 +126,22 @@ fn stream_keepalives_stay_bounded() {
     let config = ReplicaConfig::new(6380).with_limits(limits);
     let mut replica = Replica::new(config, Some(resume), t0).unwrap();
     replica.handle_input(t0, b"+PONG\r\n+OK\r\n+OK\r\n+CONTINUE\r\n");
+    assert_eq!(replica.phase(), Phase::Streaming);
+    while replica.poll_event().is_some() {}
     let newlines = vec![b'\n'; 200 * 1024];
     let started = std::time::Instant::now();
     for chunk in newlines.chunks(16 * 1024) {
         replica.handle_input(t0, chunk);
+        // Stream input is decoded when events are asked for: once they are drained, the
+        // keepalives are counted, not held. Nothing is left (the limits would allow one
+        // incomplete frame of at most 4096 bytes).
+        let events: Vec<Event> = std::iter::from_fn(|| replica.poll_event()).collect();
+        assert!(events.is_empty(), "keepalives are no events: {events:?}");
+        assert_eq!(
+            replica.buffered(),
+            0,
+            "keepalive bytes held after the events were drained"
+        );
     }
     let took = started.elapsed();
     replica.handle_input(t0, b"*1\r\n$4\r\nping\r\n");
@@ -151,28 +163,58 @@ fn stream_keepalives_stay_bounded() {
 /// it. Every decoded reply must re-encode.
 #[test]
 fn decoded_lines_re_encode() {
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use replproto::resp::{decode_frame, Frame};
+    let limits = Limits::DEFAULT.with_max_line_len(1024);
     let mut long = b"+".to_vec();
     long.extend([b'a'; 1022]);
     long.push(b'\n');
-    for input in [&b"+\r\r\n"[..], b"-ERR a\rb\r\n", b"+OK\n", &long] {
+    // The longest line the cap allows, CRLF included.
+    let mut longest = b"+".to_vec();
+    longest.extend([b'a'; 1021]);
+    longest.extend_from_slice(b"\r\n");
+    type Decoded = Result<Option<Frame>, RespError>;
+    let cases: [(&[u8], Decoded); 7] = [
+        // A CR inside a line and a bare LF as a line end are refused.
+        (b"+\r\r\n", Err(RespError::InvalidLine)),
+        (b"-ERR a\rb\r\n", Err(RespError::InvalidLine)),
+        (b"+OK\n", Err(RespError::InvalidLine)),
+        (&long, Err(RespError::InvalidLine)),
+        // Their well-formed neighbours decode, and re-encode to the same bytes.
+        (
+            b"+OK\r\n",
+            Ok(Some(Frame::Simple(Bytes::from_static(b"OK")))),
+        ),
+        (
+            b"-ERR a b\r\n",
+            Ok(Some(Frame::Error(Bytes::from_static(b"ERR a b")))),
+        ),
+        (
+            &longest,
+            Ok(Some(Frame::Simple(Bytes::from(vec![b'a'; 1021])))),
+        ),
+    ];
+    for (input, expected) in cases {
         let mut buf = BytesMut::from(input);
-        let limits = Limits::DEFAULT.with_max_line_len(1024);
-        if let Ok(Some(frame)) = decode_frame(&mut buf, &limits) {
-            if let Frame::Simple(text) | Frame::Error(text) = &frame {
-                assert!(
-                    !text.contains(&b'\r'),
-                    "{input:?} decodes to a line the encoder refuses: {text:?}"
-                );
-            }
-            let mut again = BytesMut::new();
-            replproto::resp::encode_frame(&mut again, &frame);
-            assert_eq!(
-                decode_frame(&mut again, &limits),
-                Ok(Some(frame)),
-                "{input:?}"
+        let decoded = decode_frame(&mut buf, &limits);
+        assert_eq!(decoded, expected, "{input:?}");
+        let Ok(Some(frame)) = decoded else {
+            continue;
+        };
+        assert!(buf.is_empty(), "{input:?}: {} bytes left", buf.len());
+        if let Frame::Simple(text) | Frame::Error(text) = &frame {
+            assert!(
+                !text.contains(&b'\r'),
+                "{input:?} decodes to a line the encoder refuses: {text:?}"
             );
         }
+        let mut again = BytesMut::new();
+        replproto::resp::encode_frame(&mut again, &frame);
+        assert_eq!(&again[..], input, "re-encoded");
+        assert_eq!(
+            decode_frame(&mut again, &limits),
+            Ok(Some(frame)),
+            "{input:?}"
+        );
     }
 }

@@ -44,9 +44,17 @@ fn totals(diskless: bool) -> [u64; 2] {
     totals
 }
 
+/// What the reports of the runs showed, summed over the runs.
 #[derive(Default, Debug)]
 struct Tally {
+    /// Runs whose first link was ended by the armed cut.
     points: u64,
+    /// Links ended by a cut.
+    cuts: u64,
+    /// Links opened after the first, that is, reconnections.
+    reconnects: u64,
+    /// Reconnections that got as far as a resync.
+    resynced: u64,
     partial: u64,
     full: u64,
 }
@@ -88,7 +96,13 @@ fn cut_everywhere(diskless: bool, dir: Dir, total: u64, burst: bool) -> Tally {
                 (_, None, _) => {}
             }
         }
-        tally.points += 1;
+        tally.points += u64::from(report.links[0].cut);
+        tally.cuts += report.links.iter().filter(|l| l.cut).count() as u64;
+        tally.reconnects += report.links.len() as u64 - 1;
+        tally.resynced += report.links[1..]
+            .iter()
+            .filter(|l| l.resync.is_some())
+            .count() as u64;
         tally.partial += report.partial() as u64;
         tally.full += report.full() as u64;
     }
@@ -105,6 +119,9 @@ fn every_byte_cut_loses_and_repeats_nothing() {
         };
         let [r2m, m2r] = totals(diskless);
         let mut points = [0u64; 2];
+        let mut cuts = [0u64; 2];
+        let mut reconnects = 0;
+        let mut resynced = 0;
         let mut partial = 0;
         let mut full = 0;
         for (i, (dir, total)) in [(Dir::ReplicaToMaster, r2m), (Dir::MasterToReplica, m2r)]
@@ -114,6 +131,9 @@ fn every_byte_cut_loses_and_repeats_nothing() {
             for burst in [false, true] {
                 let tally = cut_everywhere(diskless, dir, total, burst);
                 points[i] += tally.points;
+                cuts[i] += tally.cuts;
+                reconnects += tally.reconnects;
+                resynced += tally.resynced;
                 partial += tally.partial;
                 full += tally.full;
             }
@@ -121,14 +141,25 @@ fn every_byte_cut_loses_and_repeats_nothing() {
         let _ = writeln!(
             std::io::stderr(),
             "every-byte cut: {} cut points checked ({} {}, {} {}), {framing}; \
-             link bytes {r2m}/{m2r}; resyncs: {partial} partial, {full} full",
+             link bytes {r2m}/{m2r}; resyncs: {partial} partial, {full} full; \
+             reconnections: {reconnects}",
             points[0] + points[1],
             Dir::ReplicaToMaster.label(),
             points[0],
             Dir::MasterToReplica.label(),
             points[1],
         );
-        assert_eq!(points, [2 * r2m, 2 * m2r]);
+        // Every run (each byte of each direction, with and without the burst) saw its armed
+        // cut end the first link, and no other link was cut.
+        assert_eq!(points, [2 * r2m, 2 * m2r], "runs whose first link was cut");
+        assert_eq!(cuts, points, "links ended by a cut");
+        // Every run reconnected once, after its cut, and that link resynced.
+        let runs = points[0] + points[1];
+        assert_eq!(reconnects, runs, "reconnections over {runs} runs");
+        assert_eq!(
+            resynced, runs,
+            "resyncs after a reconnection over {runs} runs"
+        );
         assert!(partial > 0 && full > 0);
     }
 }

@@ -532,6 +532,8 @@ struct Sut {
     delivered: Vec<u64>,
     closes: Vec<CloseReason>,
     last_offset: Option<Offset>,
+    /// The replica's offset when the last step began, before its input and its drain.
+    offset_before_step: Option<Offset>,
     /// Script bytes fed so far.
     fed: usize,
 }
@@ -572,6 +574,7 @@ impl StateMachineTest for ReplicaMachine {
             delivered: Vec::new(),
             closes: Vec::new(),
             last_offset: None,
+            offset_before_step: None,
             fed: 0,
         };
         sut.drain();
@@ -579,6 +582,7 @@ impl StateMachineTest for ReplicaMachine {
     }
 
     fn apply(mut sut: Sut, model: &Model, transition: Transition) -> Sut {
+        sut.offset_before_step = sut.replica.offset();
         match transition {
             Transition::Deliver(_) => {
                 // The model already advanced: deliver what it consumed since the last step.
@@ -625,8 +629,8 @@ impl StateMachineTest for ReplicaMachine {
         let r = &sut.replica;
         assert_eq!(r.phase(), model.phase, "phase");
         assert_eq!(r.offset(), model.position.map(Offset), "delivered offset");
-        if let (Some(last), Some(now)) = (sut.last_offset, r.offset()) {
-            assert!(now >= last, "offset moved back");
+        if let (Some(before), Some(now)) = (sut.offset_before_step, r.offset()) {
+            assert!(now >= before, "offset moved back: {before:?} then {now:?}");
         }
         assert_eq!(r.checkpoint(), model.checkpoint, "checkpoint");
         assert_eq!(sut.sent, model.sent, "bytes sent");

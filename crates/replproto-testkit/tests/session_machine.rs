@@ -514,7 +514,9 @@ impl StateMachineTest for SessionMachine {
             Transition::Snapshot => {
                 sut.snapshot_needed = false;
                 let rdb = Bytes::from(vec![b'R'; RDB_LEN]);
-                let _ = sut.master.send_snapshot(sut.session, now, rdb);
+                sut.master
+                    .send_snapshot(sut.session, now, rdb)
+                    .expect("the session asked for this snapshot and awaits it");
             }
             Transition::CloseSession => sut.master.close_session(sut.session, now),
             Transition::Eof => sut.master.handle_eof(sut.session, now),

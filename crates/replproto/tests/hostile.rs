@@ -1270,23 +1270,9 @@ fn diskless_payload_bytes_refresh_the_transfer_timer() {
     assert_eq!(replica.phase(), Phase::Streaming);
 }
 
-/// A hostile `+FULLRESYNC` offset at the top of the range: whatever happens, the replica never
-/// writes a negative offset in `REPLCONF ACK` or in its next `PSYNC`.
-#[test]
-fn offsets_on_the_wire_never_go_negative() {
-    let t0 = Instant::now();
-    let mut replica = Replica::new(config(), None, t0).unwrap();
-    let input = concat(&[
-        HANDSHAKE_REPLIES,
-        &fullresync(ID_A, i64::MAX as u64),
-        &eof_framed(&tiny_rdb()),
-        PING,
-        GETACK,
-    ]);
-    replica.handle_input(t0, &input);
-    replica.handle_timeout(t0 + Duration::from_secs(1));
-    let sent = drain_sent(&mut replica);
-    let numbers: Vec<Vec<u8>> = split_units(&sent)
+/// The `ACK` numbers in `sent`, as written.
+fn ack_numbers(sent: &[u8]) -> Vec<Vec<u8>> {
+    split_units(sent)
         .into_iter()
         .filter_map(|u| match u.unit {
             Unit::Command(args) if args[0] == b"REPLCONF" && args[1] == b"ACK" => {
@@ -1294,7 +1280,50 @@ fn offsets_on_the_wire_never_go_negative() {
             }
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The arguments of the `PSYNC` a new link resuming from `resume` sends after the handshake.
+fn next_psync(resume: Option<Checkpoint>) -> Vec<Vec<u8>> {
+    let t0 = Instant::now();
+    let mut next = Replica::new(config(), resume, t0).unwrap();
+    next.handle_input(t0, HANDSHAKE_REPLIES);
+    let sent = drain_sent(&mut next);
+    let Some(Unit::Command(psync)) = split_units(&sent).pop().map(|u| u.unit) else {
+        panic!("no PSYNC");
+    };
+    psync
+}
+
+/// A hostile `+FULLRESYNC` offset at the top of the range: whatever happens, the replica never
+/// writes a negative offset in `REPLCONF ACK` or in its next `PSYNC`. A stream that ends exactly
+/// at the largest offset Redis can represent (`i64::MAX`) is acknowledged and resumed from
+/// there; a stream that would pass it ends the link.
+#[test]
+fn offsets_on_the_wire_never_go_negative() {
+    let t0 = Instant::now();
+    let top = i64::MAX as u64;
+    let text = |n: u64| n.to_string().into_bytes();
+
+    // A PING and a GETACK take the stream from the announced offset exactly to the top.
+    let announced = top - (PING.len() + GETACK.len()) as u64;
+    let mut replica = Replica::new(config(), None, t0).unwrap();
+    let input = concat(&[
+        HANDSHAKE_REPLIES,
+        &fullresync(ID_A, announced),
+        &eof_framed(&tiny_rdb()),
+        PING,
+        GETACK,
+    ]);
+    replica.handle_input(t0, &input);
+    // Handing the events out releases the stream after the diskless snapshot and answers the
+    // GETACK.
+    let events = drain_events(&mut replica);
+    assert_eq!(closes(&events), Vec::<&CloseReason>::new());
+    assert_eq!(replica.offset(), Some(Offset(top)));
+    replica.handle_timeout(t0 + Duration::from_secs(1));
+    let sent = drain_sent(&mut replica);
+    let numbers = ack_numbers(&sent);
     for n in &numbers {
         assert!(
             !n.starts_with(b"-"),
@@ -1302,18 +1331,55 @@ fn offsets_on_the_wire_never_go_negative() {
             String::from_utf8_lossy(n)
         );
     }
+    // The ACK that starts the stream after a diskless snapshot, at the snapshot's offset; the
+    // answer to the GETACK, leaving out its own bytes; the periodic one, at the top.
+    assert_eq!(
+        numbers,
+        [
+            text(announced),
+            text(announced + PING.len() as u64),
+            text(top)
+        ]
+    );
     replica.handle_eof(t0);
-    if let Some(resume) = replica.checkpoint() {
-        let mut next = Replica::new(config(), Some(resume), t0).unwrap();
-        next.handle_input(t0, HANDSHAKE_REPLIES);
-        let sent = drain_sent(&mut next);
-        let Some(Unit::Command(psync)) = split_units(&sent).pop().map(|u| u.unit) else {
-            panic!("no PSYNC");
-        };
-        assert!(
-            !psync[2].starts_with(b"-"),
-            "sent PSYNC {}",
-            String::from_utf8_lossy(&psync[2])
-        );
-    }
+    let resume = replica.checkpoint();
+    assert_eq!(
+        resume,
+        Some(Checkpoint {
+            replid: replid(ID_A),
+            offset: Offset(top),
+            db: 0,
+        })
+    );
+    let psync = next_psync(resume);
+    assert!(
+        !psync[2].starts_with(b"-"),
+        "sent PSYNC {}",
+        String::from_utf8_lossy(&psync[2])
+    );
+    assert_eq!(psync, [b"PSYNC".to_vec(), ID_A.to_vec(), text(top + 1)]);
+
+    // Announced at the top, the first byte of the stream passes it: the link ends with a
+    // protocol error after the ACK of the snapshot (at the top), and the next link starts over.
+    let mut replica = Replica::new(config(), None, t0).unwrap();
+    let input = concat(&[
+        HANDSHAKE_REPLIES,
+        &fullresync(ID_A, top),
+        &eof_framed(&tiny_rdb()),
+        PING,
+        GETACK,
+    ]);
+    replica.handle_input(t0, &input);
+    let events = drain_events(&mut replica);
+    assert_eq!(
+        closes(&events),
+        [&protocol(ProtocolError::OffsetOverflow)],
+        "{events:?}"
+    );
+    replica.handle_timeout(t0 + Duration::from_secs(1));
+    let sent = drain_sent(&mut replica);
+    assert_eq!(ack_numbers(&sent), [text(top)]);
+    replica.handle_eof(t0);
+    assert_eq!(replica.checkpoint(), None);
+    assert_eq!(next_psync(None), [&b"PSYNC"[..], b"?", b"-1"]);
 }

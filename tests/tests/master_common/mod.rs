@@ -40,10 +40,7 @@ pub fn real_replica_of(port: u16, extra: &[&str]) -> RedisServer {
 /// Waits until a replica (real or reference) reports its link up.
 pub fn wait_link_up(replica: &mut Client) {
     wait_until("the replica's link is up", TIMEOUT, || {
-        replica
-            .info_replication()
-            .get("master_link_status")
-            .is_some_and(|s| s == "up")
+        replica.link_up() == Some(true)
     });
 }
 
@@ -53,14 +50,7 @@ pub fn wait_caught_up(master: &mut Client, replica: &mut Client) {
     wait_until(
         &format!("the replica reaches offset {target}"),
         TIMEOUT,
-        || {
-            let info = replica.info_replication();
-            info.get("master_link_status").is_some_and(|s| s == "up")
-                && info
-                    .get("master_repl_offset")
-                    .and_then(|o| o.parse::<u64>().ok())
-                    .is_some_and(|o| o >= target)
-        },
+        || replica.link_up() == Some(true) && replica.master_repl_offset() >= target,
     );
     assert_eq!(
         replica.master_repl_offset(),
