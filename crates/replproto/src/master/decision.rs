@@ -5,7 +5,8 @@ use crate::ReplId;
 
 use super::{BacklogWindow, ReplicationIds};
 
-/// The exact error for an offset that is not a strict 64-bit decimal.
+/// The exact error for an offset (or any other number a peer sends) that is not a strict
+/// 64-bit decimal.
 pub const INVALID_OFFSET: &[u8] = b"-ERR value is not an integer or out of range\r\n";
 
 /// Why a `PSYNC` cannot be served from the backlog.

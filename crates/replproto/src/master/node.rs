@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::resp::{encode_command, write_decimal, CommandFrame};
+use crate::resp::{encode_array_header, encode_bulk, encode_command, write_unsigned, CommandFrame};
 use crate::{Checkpoint, Offset, ReplId};
 
 use super::session::{
@@ -495,9 +495,7 @@ impl Master {
         }
         if let Some(db) = db {
             if self.selected_db != Some(db) {
-                let mut n = BytesMut::new();
-                write_decimal(&mut n, i64::from(db));
-                encode_command(&mut out, &[&b"SELECT"[..], &n]);
+                encode_select(&mut out, db);
                 self.selected_db = Some(db);
             }
         }
@@ -514,9 +512,7 @@ impl Master {
     /// Appends stream bytes verbatim, for a relaying node that tracks the stream's database
     /// itself; prefer [`relay_command`](Self::relay_command).
     pub fn relay(&mut self, bytes: Bytes) -> Offset {
-        if self.backlog.is_some() {
-            self.append_stream(bytes);
-        }
+        self.append_stream(bytes);
         self.offset
     }
 
@@ -555,14 +551,18 @@ impl Master {
         };
         backlog.append(&bytes);
         self.offset = self.offset.advanced(bytes.len() as u64);
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            if let Some(session) = self.sessions.get_mut(&id) {
-                session.feed_stream(bytes.clone());
-                if session.is_closed() {
-                    self.collect(id, self.clock);
-                }
+        // Only a session this closes (over its output limit) has events to collect, and
+        // an empty `Vec` does not allocate.
+        let mut closed = Vec::new();
+        for (&id, session) in &mut self.sessions {
+            let was_closed = session.is_closed();
+            session.feed_stream(bytes.clone());
+            if !was_closed && session.is_closed() {
+                closed.push(id);
             }
+        }
+        for id in closed {
+            self.collect(id, self.clock);
         }
     }
 
@@ -703,16 +703,37 @@ impl Master {
             self.ids = ReplicationIds::new(self.entropy.replid());
             self.backlog = Some(Backlog::new(self.config.backlog_size, self.offset));
         }
-        if let Some(session) = self.sessions.get_mut(&id) {
-            let _ = session.prepare_full_sync(now);
-        }
-        let without_data = self
-            .sessions
-            .get(&id)
-            .is_some_and(|s| s.info().rdb_filter.is_some());
+        let _ = session.prepare_full_sync(now);
+        let without_data = session.info().rdb_filter.is_some();
         self.events.push_back(MasterEvent::SnapshotNeeded {
             session: id,
             without_data,
         });
+    }
+}
+
+/// Appends `SELECT <db>`, the number written straight into `out`.
+fn encode_select(out: &mut BytesMut, db: u32) {
+    encode_array_header(out, 2);
+    encode_bulk(out, b"SELECT");
+    out.extend_from_slice(b"$");
+    write_unsigned(out, u64::from(db.checked_ilog10().unwrap_or(0) + 1));
+    out.extend_from_slice(b"\r\n");
+    write_unsigned(out, u64::from(db));
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_is_the_encoded_command() {
+        for db in [0, 9, 10, 99, 100, 12_345, u32::MAX] {
+            let (mut direct, mut encoded) = (BytesMut::new(), BytesMut::new());
+            encode_select(&mut direct, db);
+            encode_command(&mut encoded, &["SELECT", &db.to_string()]);
+            assert_eq!(direct, encoded, "db {db}");
+        }
     }
 }

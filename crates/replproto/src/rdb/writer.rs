@@ -39,14 +39,12 @@ pub const WRITE_VERSION: u32 = 9;
 impl RdbWriter {
     /// Starts a file, recording `server_version` as its `redis-ver` aux field.
     pub fn new(server_version: &str) -> RdbWriter {
-        let mut out = format!("REDIS{WRITE_VERSION:04}").into_bytes();
-        out.push(OP_AUX);
-        write_string(&mut out, b"redis-ver");
-        write_string(&mut out, server_version.as_bytes());
-        out.push(OP_AUX);
-        write_string(&mut out, b"redis-bits");
-        write_string(&mut out, b"64");
-        RdbWriter { out }
+        let mut rdb = RdbWriter {
+            out: format!("REDIS{WRITE_VERSION:04}").into_bytes(),
+        };
+        rdb.aux(b"redis-ver", server_version.as_bytes());
+        rdb.aux(b"redis-bits", b"64");
+        rdb
     }
 
     /// Adds one aux field.

@@ -356,23 +356,27 @@ impl CommandFrame {
     }
 
     /// The exact bytes of the command on the wire.
+    #[inline]
     pub fn raw(&self) -> &Bytes {
         &self.raw
     }
 
     /// Length of the command on the wire.
+    #[inline]
     pub fn wire_len(&self) -> usize {
-        self.raw.len()
+        self.as_ref().wire_len()
     }
 
     /// Number of arguments, the command name included.
+    #[inline]
     pub fn argc(&self) -> usize {
-        self.args.len()
+        self.as_ref().argc()
     }
 
     /// Argument `index` (0 is the command name), or `None` past the end.
+    #[inline]
     pub fn arg(&self, index: usize) -> Option<&[u8]> {
-        self.args.get(index).map(|a| &self.raw[a.range()])
+        self.as_ref().arg(index)
     }
 
     /// Argument `index` as an owned [`Bytes`] sharing the frame's buffer.
@@ -381,23 +385,25 @@ impl CommandFrame {
     }
 
     /// The command name as sent (its case is the master's).
+    #[inline]
     pub fn name(&self) -> &[u8] {
-        &self.raw[self.args[0].range()]
+        self.as_ref().name()
     }
 
     /// All arguments in order.
+    #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.args.iter().map(|a| &self.raw[a.range()])
+        self.as_ref().args()
     }
 
     /// Whether the command name equals `name`, ignoring ASCII case.
+    #[inline]
     pub fn is(&self, name: &str) -> bool {
-        self.name().eq_ignore_ascii_case(name.as_bytes())
+        self.as_ref().is(name)
     }
-}
 
-impl CommandFrame {
     /// The same frame, borrowed.
+    #[inline]
     pub fn as_ref(&self) -> FrameRef<'_> {
         FrameRef {
             raw: &self.raw,
@@ -423,37 +429,44 @@ impl<'a> FrameRef<'a> {
     }
 
     /// The exact bytes of the command on the wire.
+    #[inline]
     pub fn raw(&self) -> &'a [u8] {
         self.raw
     }
 
     /// Length of the command on the wire.
+    #[inline]
     pub fn wire_len(&self) -> usize {
         self.raw.len()
     }
 
     /// Number of arguments, the command name included.
+    #[inline]
     pub fn argc(&self) -> usize {
         self.args.len()
     }
 
     /// Argument `index` (0 is the command name), or `None` past the end.
+    #[inline]
     pub fn arg(&self, index: usize) -> Option<&'a [u8]> {
         self.args.get(index).map(|a| &self.raw[a.range()])
     }
 
     /// The command name as sent (its case is the master's).
+    #[inline]
     pub fn name(&self) -> &'a [u8] {
         &self.raw[self.args[0].range()]
     }
 
     /// All arguments in order.
+    #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
         let raw = self.raw;
         self.args.iter().map(move |a| &raw[a.range()])
     }
 
     /// Whether the command name equals `name`, ignoring ASCII case.
+    #[inline]
     pub fn is(&self, name: &str) -> bool {
         self.name().eq_ignore_ascii_case(name.as_bytes())
     }
@@ -477,9 +490,7 @@ impl std::fmt::Debug for FrameRef<'_> {
 
 impl std::fmt::Debug for CommandFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.args().map(|a| String::from_utf8_lossy(a)))
-            .finish()
+        std::fmt::Debug::fmt(&self.as_ref(), f)
     }
 }
 

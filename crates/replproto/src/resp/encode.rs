@@ -28,20 +28,21 @@ pub fn write_unsigned(out: &mut BytesMut, value: u64) {
     out.put_slice(&digits[at..]);
 }
 
-fn put_header(out: &mut BytesMut, kind: u8, value: i64) {
+/// Appends `<kind><len>\r\n`, the header of an array or a bulk string.
+fn put_header(out: &mut BytesMut, kind: u8, len: usize) {
     out.put_u8(kind);
-    write_decimal(out, value);
+    write_unsigned(out, len as u64);
     out.put_slice(b"\r\n");
 }
 
 /// Appends `*<len>\r\n`.
 pub fn encode_array_header(out: &mut BytesMut, len: usize) {
-    put_header(out, b'*', len as i64);
+    put_header(out, b'*', len);
 }
 
 /// Appends one bulk string.
 pub fn encode_bulk(out: &mut BytesMut, data: &[u8]) {
-    put_header(out, b'$', data.len() as i64);
+    put_header(out, b'$', data.len());
     out.put_slice(data);
     out.put_slice(b"\r\n");
 }
@@ -72,7 +73,9 @@ pub fn encode_error(out: &mut BytesMut, text: &[u8]) {
 
 /// Appends `:<value>\r\n`.
 pub fn encode_integer(out: &mut BytesMut, value: i64) {
-    put_header(out, b':', value);
+    out.put_u8(b':');
+    write_decimal(out, value);
+    out.put_slice(b"\r\n");
 }
 
 /// Appends any value.

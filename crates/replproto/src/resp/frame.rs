@@ -145,7 +145,7 @@ fn build(raw: &Bytes) -> Frame {
                     .ok()
                     .flatten()
                     .expect("measured line");
-                let text = raw.slice(pos + 1..pos + 1 + line.text.len() - 1);
+                let text = raw.slice(pos + 1..pos + line.text.len());
                 pos += line.consumed;
                 if kind == b'+' {
                     Frame::Simple(text)

@@ -27,9 +27,7 @@ impl Default for SessionConfig {
             repl_timeout: Duration::from_secs(60),
             keepalive_period: Duration::from_secs(1),
             output_limit: 256 * 1024 * 1024,
-            limits: Limits::DEFAULT
-                .with_max_bulk_len(512 * 1024 * 1024)
-                .with_max_frame_len(1024 * 1024 * 1024),
+            limits: Limits::DEFAULT,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::outbox::Outbox;
-use crate::resp::{encode_bulk, write_decimal, CommandDecoder, CommandFrame, Decoded};
+use crate::resp::{encode_bulk, write_unsigned, CommandDecoder, CommandFrame, Decoded};
 use crate::{Offset, ReplId};
 
 pub use config::SessionConfig;
@@ -118,8 +118,8 @@ enum State {
     },
     SendingSnapshot {
         link: Link,
-        remaining: Option<u64>,
-        mark: Option<[u8; EOF_MARK_LEN]>,
+        /// How the payload ends; a `Length` counts down the bytes still due.
+        framing: SnapshotHeader,
         held: Held,
     },
     AwaitFirstAck {
@@ -392,7 +392,7 @@ impl Session {
     /// receive them.
     pub fn start_snapshot(
         &mut self,
-        now: Instant,
+        _now: Instant,
         replid: ReplId,
         offset: Offset,
         header: SnapshotHeader,
@@ -410,29 +410,24 @@ impl Session {
             out.extend_from_slice(b"+FULLRESYNC ");
             out.extend_from_slice(replid.as_bytes());
             out.extend_from_slice(b" ");
-            write_decimal(out, offset.get() as i64);
+            write_unsigned(out, offset.get());
             out.extend_from_slice(b"\r\n");
         }
-        let (remaining, mark) = match header {
+        match header {
             SnapshotHeader::Length(len) => {
                 out.extend_from_slice(b"$");
-                write_decimal(out, len as i64);
-                out.extend_from_slice(b"\r\n");
-                (Some(len), None)
+                write_unsigned(out, len);
             }
             SnapshotHeader::EofMark(mark) => {
                 out.extend_from_slice(b"$EOF:");
                 out.extend_from_slice(&mark);
-                out.extend_from_slice(b"\r\n");
-                (None, Some(mark))
             }
-        };
+        }
+        out.extend_from_slice(b"\r\n");
         self.outbox.commit(before);
-        let _ = now;
         self.state = State::SendingSnapshot {
             link,
-            remaining,
-            mark,
+            framing: header,
             held: Held::default(),
         };
         Ok(())
@@ -440,10 +435,10 @@ impl Session {
 
     /// The next piece of the snapshot, queued without copying.
     pub fn snapshot_chunk(&mut self, chunk: Bytes) -> Result<(), SessionMisuse> {
-        let State::SendingSnapshot { remaining, .. } = &mut self.state else {
+        let State::SendingSnapshot { framing, .. } = &mut self.state else {
             return Err(self.misuse("snapshot_chunk"));
         };
-        if let Some(left) = remaining {
+        if let SnapshotHeader::Length(left) = framing {
             if chunk.len() as u64 > *left {
                 return Err(self.misuse("snapshot_chunk (past the announced length)"));
             }
@@ -460,31 +455,31 @@ impl Session {
     pub fn finish_snapshot(&mut self, now: Instant) -> Result<(), SessionMisuse> {
         let State::SendingSnapshot {
             link,
-            remaining,
-            mark,
+            framing,
             held,
         } = &mut self.state
         else {
             return Err(self.misuse("finish_snapshot"));
         };
-        if remaining.is_some_and(|left| left > 0) {
-            return Err(SessionMisuse {
-                call: "finish_snapshot (before the announced length was sent)",
-                phase: SessionPhase::SendingSnapshot,
-            });
-        }
-        let (link, mark, held) = (*link, *mark, std::mem::take(held));
-        if let Some(mark) = mark {
-            self.outbox.extend(&mark);
-        }
+        let diskless = match *framing {
+            SnapshotHeader::Length(0) => false,
+            SnapshotHeader::Length(_) => {
+                return Err(SessionMisuse {
+                    call: "finish_snapshot (before the announced length was sent)",
+                    phase: SessionPhase::SendingSnapshot,
+                })
+            }
+            SnapshotHeader::EofMark(mark) => {
+                self.outbox.extend(&mark);
+                true
+            }
+        };
+        let (link, held) = (*link, std::mem::take(held));
         if self.info.rdb_only {
-            self.state = State::Closed;
-            self.input = BytesMut::new();
-            self.events
-                .push_back(SessionEvent::Closed(SessionCloseReason::SnapshotDelivered));
+            self.close_with(SessionCloseReason::SnapshotDelivered);
             return Ok(());
         }
-        if mark.is_some() {
+        if diskless {
             self.state = State::AwaitFirstAck {
                 link,
                 held,
@@ -575,11 +570,14 @@ impl Session {
         }
         self.state = State::Closed;
         self.input = BytesMut::new();
+        // A delivered snapshot still has to reach the peer; nothing more is sent to a peer
+        // that broke the rules or fell behind.
         if !matches!(
             reason,
-            SessionCloseReason::Disconnected | SessionCloseReason::Local
+            SessionCloseReason::Disconnected
+                | SessionCloseReason::Local
+                | SessionCloseReason::SnapshotDelivered
         ) {
-            // Nothing more will be sent to a peer that broke the rules or fell behind.
             self.outbox.clear();
         }
         self.events.push_back(SessionEvent::Closed(reason));
@@ -614,7 +612,7 @@ impl Session {
                 }
                 Decoded::Command { len, args } | Decoded::Inline { len, args } => (len, args),
             };
-            let frame = CommandFrame::new(self.input.split_to(len).freeze(), args);
+            let frame = CommandFrame::decoded(self.input.split_to(len).freeze(), args);
             if self.is_replica() {
                 self.replica_command(frame, now);
             } else {

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use crate::master::INVALID_OFFSET;
 use crate::resp::{parse_decimal, CommandFrame};
 
 /// What the replica announced so far.
@@ -52,9 +53,7 @@ pub(super) fn apply(frame: &CommandFrame, info: &mut ReplicaInfo) -> Replconf {
         if is("listening-port") {
             match parse_decimal(value) {
                 Some(port) => info.listening_port = Some(port),
-                None => {
-                    return Replconf::Reply(b"-ERR value is not an integer or out of range\r\n")
-                }
+                None => return Replconf::Reply(INVALID_OFFSET),
             }
         } else if is("ip-address") {
             if value.len() >= 256 {
@@ -88,9 +87,7 @@ pub(super) fn apply(frame: &CommandFrame, info: &mut ReplicaInfo) -> Replconf {
                         b"-ERR value is out of range, value must between 0 and 1\r\n",
                     )
                 }
-                None => {
-                    return Replconf::Reply(b"-ERR value is not an integer or out of range\r\n")
-                }
+                None => return Replconf::Reply(INVALID_OFFSET),
             }
         } else if is("rdb-filter-only") {
             let mut functions = false;
@@ -98,19 +95,21 @@ pub(super) fn apply(frame: &CommandFrame, info: &mut ReplicaInfo) -> Replconf {
                 if filter.eq_ignore_ascii_case(b"functions") {
                     functions = true;
                 } else {
-                    let mut line = b"-ERR Unsupported rdb-filter-only option: ".to_vec();
-                    line.extend(filter.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
-                    line.extend_from_slice(b"\r\n");
-                    return Replconf::ReplyOwned(line);
+                    return option_error(b"-ERR Unsupported rdb-filter-only option: ", filter);
                 }
             }
             info.rdb_filter = Some(functions);
         } else {
-            let mut line = b"-ERR Unrecognized REPLCONF option: ".to_vec();
-            line.extend(option.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
-            line.extend_from_slice(b"\r\n");
-            return Replconf::ReplyOwned(line);
+            return option_error(b"-ERR Unrecognized REPLCONF option: ", option);
         }
     }
     Replconf::Reply(b"+OK\r\n")
+}
+
+/// The error line `prefix` + `what`, with CR and LF dropped so the reply stays one line.
+fn option_error(prefix: &[u8], what: &[u8]) -> Replconf {
+    let mut line = prefix.to_vec();
+    line.extend(what.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
+    line.extend_from_slice(b"\r\n");
+    Replconf::ReplyOwned(line)
 }
