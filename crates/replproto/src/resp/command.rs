@@ -284,7 +284,8 @@ impl CommandDecoder {
 
 /// A bulk header in its plain form (`$`, digits without a leading zero, CRLF): the length and
 /// what follows the header. Short lengths match a pattern; longer ones (up to 18 digits) are
-/// scanned. `None` for anything else, an incomplete header included: the general path decides.
+/// scanned by the header rule of `number.rs`. `None` for anything else, an incomplete header
+/// included: the general path decides.
 #[inline(always)]
 fn bulk_header(rest: &[u8]) -> Option<(usize, &[u8])> {
     let digit = |d: &u8| usize::from(d - b'0');
@@ -296,22 +297,9 @@ fn bulk_header(rest: &[u8]) -> Option<(usize, &[u8])> {
         [b'$', d1 @ b'1'..=b'9', d2 @ b'0'..=b'9', d3 @ b'0'..=b'9', b'\r', b'\n', data @ ..] => {
             Some((digit(d1) * 100 + digit(d2) * 10 + digit(d3), data))
         }
-        [b'$', b'1'..=b'9', ..] => {
-            let body = &rest[1..];
-            let digits = body
-                .iter()
-                .take(18)
-                .take_while(|b| b.is_ascii_digit())
-                .count();
-            match body.get(digits..) {
-                Some([b'\r', b'\n', data @ ..]) => {
-                    let len = body[..digits]
-                        .iter()
-                        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-                    Some((usize::try_from(len).ok()?, data))
-                }
-                _ => None,
-            }
+        [b'$', body @ ..] => {
+            let (len, used) = super::number::plain_decimal(body)?;
+            Some((usize::try_from(len).ok()?, &body[used..]))
         }
         _ => None,
     }

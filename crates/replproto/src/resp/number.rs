@@ -35,7 +35,17 @@ fn signed_digits(input: &[u8]) -> IResult<&[u8], &[u8]> {
 /// [`header_by_grammar`], which defines the format. Tests check that both agree.
 #[inline]
 pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
-    let body = &input[1..];
+    if let Some((value, used)) = plain_decimal(&input[1..]) {
+        return Ok(Header::Complete(value as i64, used + 1));
+    }
+    header_by_grammar(input)
+}
+
+/// A decimal in its plain form at the start of `body`: 1 to 18 digits without a leading zero
+/// (a lone `0` is plain), then CRLF. Its value and the bytes used, CRLF included; `None` for
+/// anything else, an incomplete header included.
+#[inline(always)]
+pub(crate) fn plain_decimal(body: &[u8]) -> Option<(u64, usize)> {
     let mut value: u64 = 0;
     let mut digits = 0;
     while let Some(&b) = body.get(digits) {
@@ -45,14 +55,11 @@ pub(crate) fn header(input: &[u8]) -> Result<Header, RespError> {
         value = value * 10 + u64::from(b - b'0');
         digits += 1;
     }
-    let well_formed = digits > 0
+    let plain = digits > 0
         && body.get(digits) == Some(&b'\r')
         && body.get(digits + 1) == Some(&b'\n')
         && (body[0] != b'0' || digits == 1);
-    if well_formed {
-        return Ok(Header::Complete(value as i64, digits + 3));
-    }
-    header_by_grammar(input)
+    plain.then_some((value, digits + 2))
 }
 
 /// The header grammar, in nom: optional `-`, digits, CRLF; strict integer rules on top.
