@@ -217,8 +217,9 @@ fn set_corpus_with(name: &'static str, special: impl Fn(&mut Vec<u8>) -> u64) ->
     }
 }
 
-// Streams real masters send beside plain writes. GETACK answers allocate nothing; the two
-// ignored tests describe the allocations the core still makes, each with its reason:
+// Streams real masters send beside plain writes. GETACK answers and long commands taken
+// borrowed allocate nothing; the ignored test describes the allocation the core still makes,
+// with its reason:
 // `cargo test -p replproto-bench --release --test no_alloc -- --ignored` shows where.
 
 /// Masters send `REPLCONF GETACK *` for `WAIT` and before a failover; the replica answers each
@@ -248,15 +249,35 @@ fn transactions_allocate_nothing_after_warm_up() {
     assert_no_allocation(&corpus, 10);
 }
 
-/// Commands of more than `INLINE_ARGS` (6) arguments: `MSET` of three pairs, `HSET` of three
-/// fields, `ZADD` of several members. Today: one allocation per such command, the argument
-/// list spilling out of its `SmallVec` (`resp/command.rs`, `CommandDecoder::decode`).
-#[test]
-#[ignore = "argument lists longer than INLINE_ARGS spill to the heap, until the core is fixed"]
-fn wide_commands_allocate_nothing_after_warm_up() {
-    let corpus = set_corpus_with("set+mset", |out| {
+/// `MSET` of three pairs: 7 arguments, one more than a command keeps inline (`INLINE_ARGS`).
+fn wide_corpus() -> Corpus {
+    set_corpus_with("set+mset", |out| {
         push_command(out, &[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"]);
         1
-    });
-    assert_no_allocation(&corpus, 10);
+    })
+}
+
+/// Commands of more than `INLINE_ARGS` arguments (`MSET` of three pairs, `HSET` of three
+/// fields, `ZADD` of several members), taken borrowed: their argument list goes back to the
+/// decoder when the next command is asked for, and the next long command reuses it.
+#[test]
+fn borrowed_wide_commands_allocate_nothing_after_warm_up() {
+    assert_no_allocation_with(&wide_corpus(), 10, feed_reads_borrowed);
+}
+
+/// Taken owned, a long command carries its own argument list out: one allocation for each such
+/// command and nothing else (the 99 plain `SET`s around each one allocate nothing).
+#[test]
+fn owned_wide_commands_allocate_only_their_argument_list() {
+    let corpus = wide_corpus();
+    let m = steady_state(&corpus, 10, feed_reads);
+    let wide = m.commands / 100;
+    assert!(wide >= 1_000, "{m:?}");
+    assert!(
+        m.allocations.abs_diff(wide) <= 1,
+        "{} allocations for about {wide} wide commands among {}; first ones:\n{}",
+        m.allocations,
+        m.commands,
+        m.traces.join("\n")
+    );
 }

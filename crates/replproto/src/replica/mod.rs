@@ -339,6 +339,12 @@ impl Replica {
         if self.lent > 0 {
             bytes::Buf::advance(&mut self.input, self.lent);
             self.lent = 0;
+            // A long argument list goes back to the decoder, so the next long command reuses it.
+            if self.lent_args.spilled() {
+                if let State::Streaming(s) = &mut self.state {
+                    s.stream.recycle(std::mem::take(&mut self.lent_args));
+                }
+            }
         }
         self.lent_command = None;
     }

@@ -133,6 +133,12 @@ impl Stream {
         }
     }
 
+    /// Takes back the argument list of a command lent out and no longer used.
+    #[inline]
+    pub(super) fn recycle(&mut self, args: SmallVec<[ArgSpan; INLINE_ARGS]>) {
+        self.decoder.recycle(args);
+    }
+
     #[inline]
     fn advance_read(&mut self, len: usize) -> Result<(), ProtocolError> {
         self.read = self.read.advanced(len as u64);

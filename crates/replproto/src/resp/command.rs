@@ -80,6 +80,9 @@ enum Progress {
 pub struct CommandDecoder {
     limits: Limits,
     progress: Progress,
+    /// A heap argument list handed back with [`recycle`](Self::recycle), reused by the next
+    /// command too long for the inline one.
+    spare: Vec<ArgSpan>,
 }
 
 impl CommandDecoder {
@@ -88,12 +91,26 @@ impl CommandDecoder {
         CommandDecoder {
             limits,
             progress: Progress::FrameStart,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Hands back the argument list of a decoded command that is no longer needed, so that a
+    /// later command of more than [`INLINE_ARGS`] arguments reuses its memory instead of
+    /// allocating. Lists that fit inline are simply dropped.
+    pub fn recycle(&mut self, args: SmallVec<[ArgSpan; INLINE_ARGS]>) {
+        if args.spilled() && args.capacity() > self.spare.capacity() {
+            // A spilled list turns into a `Vec` and back without allocating.
+            self.spare = args.into_vec();
+            self.spare.clear();
         }
     }
 
     /// Forgets a partly parsed frame (after the buffer was cleared).
     pub fn reset(&mut self) {
-        self.progress = Progress::FrameStart;
+        if let Progress::Elements { args, .. } = std::mem::take(&mut self.progress) {
+            self.recycle(args);
+        }
     }
 
     /// Bytes of a partly parsed frame already examined (0 between frames).
@@ -135,9 +152,15 @@ impl CommandDecoder {
                     limit: self.limits.max_args,
                 });
             }
+            let count = count as usize;
+            let args = if count > INLINE_ARGS {
+                SmallVec::from_vec(std::mem::take(&mut self.spare))
+            } else {
+                SmallVec::new()
+            };
             self.progress = Progress::Elements {
-                remaining: count as usize,
-                args: SmallVec::new(),
+                remaining: count,
+                args,
                 pos: header_len,
                 wait_for: header_len,
             };
@@ -485,6 +508,36 @@ impl std::fmt::Debug for CommandFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recycled_argument_list_is_reused_by_the_next_long_command() {
+        let wide = b"*7\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n";
+        let mut decoder = CommandDecoder::new(Limits::DEFAULT);
+        let Ok(Decoded::Command { len, args }) = decoder.decode(wide) else {
+            panic!("a whole command");
+        };
+        assert_eq!((len, args.len()), (wide.len(), 7));
+        assert!(args.spilled());
+        let list = args.as_ptr();
+        decoder.recycle(args);
+        // A short command neither takes the list nor drops it.
+        assert!(matches!(
+            decoder.decode(b"*1\r\n$4\r\nPING\r\n"),
+            Ok(Decoded::Command { .. })
+        ));
+        let Ok(Decoded::Command { args, .. }) = decoder.decode(wide) else {
+            panic!("a whole command");
+        };
+        assert_eq!(args.as_ptr(), list);
+        assert_eq!(args.len(), 7);
+        assert_eq!(
+            args[6],
+            ArgSpan {
+                start: wide.len() as u32 - 3,
+                len: 1
+            }
+        );
+    }
 
     fn decode_all(input: &[u8]) -> Result<Vec<Decoded>, RespError> {
         let mut decoder = CommandDecoder::new(Limits::DEFAULT);
