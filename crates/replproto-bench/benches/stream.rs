@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use replproto::replica::Event;
 use replproto_bench::{
-    check_streamed, command_decoder_reads, feed_owned_reads, feed_reads, feed_reads_borrowed,
-    incr_corpus, memchr_newlines, mixed_corpus, owned_reads, redis_protocol_reads,
-    redis_protocol_whole, set_corpus, streaming_replica, Corpus, INCR_COMMANDS, MIXED_COMMANDS,
-    READ_SIZE, SET_COMMANDS,
+    check_streamed, command_decoder_reads, command_lengths, feed_owned_reads, feed_reads,
+    feed_reads_borrowed, incr_corpus, memchr_newlines, mixed_corpus, owned_handles, owned_reads,
+    redis_protocol_reads, redis_protocol_whole, set_corpus, streaming_replica, Corpus,
+    INCR_COMMANDS, MIXED_COMMANDS, READ_SIZE, SET_COMMANDS,
 };
 
 fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
@@ -122,6 +122,17 @@ fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
         b.iter(|| {
             let (frames, consumed) = redis_protocol_whole(black_box(data));
             assert_eq!((frames, consumed), (corpus.commands, corpus.len()));
+        });
+    });
+    // The floor of the owned path: one `Bytes` split off the read buffer per command and
+    // dropped, nothing decoded.
+    let lengths = command_lengths(data);
+    group.bench_function("bytes-handle/16k", |b| {
+        b.iter(|| {
+            assert_eq!(
+                owned_handles(black_box(data), &lengths, READ_SIZE),
+                data.len()
+            )
         });
     });
     let newlines = memchr_newlines(data, data.len());

@@ -416,6 +416,46 @@ pub fn command_decoder_reads(data: &[u8], read: usize) -> (u64, usize) {
     (commands, consumed)
 }
 
+/// Where each command of `data` ends, found once by the decoder (outside any timing).
+pub fn command_lengths(data: &[u8]) -> Vec<usize> {
+    let mut decoder = CommandDecoder::new(Limits::DEFAULT);
+    let mut lengths = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        match decoder.decode(&data[at..]).expect("valid corpus") {
+            Decoded::Command { len, .. } => {
+                lengths.push(len);
+                at += len;
+            }
+            Decoded::Keepalive { len } | Decoded::Inline { len, .. } => at += len,
+            Decoded::Incomplete => panic!("corpus ends inside a command"),
+        }
+    }
+    lengths
+}
+
+/// The floor of handing each command out owned, with no decoding at all: the reads copied into
+/// one buffer, as the replica does, and one `Bytes` per command split off it and dropped (a
+/// reference-count increment and decrement). `lengths` comes from [`command_lengths`]. Returns
+/// the bytes handed out.
+pub fn owned_handles(data: &[u8], lengths: &[usize], read: usize) -> usize {
+    let mut input = BytesMut::with_capacity(read * 2);
+    let mut next = lengths.iter().peekable();
+    let mut handed = 0;
+    for chunk in data.chunks(read) {
+        input.extend_from_slice(chunk);
+        while let Some(&&len) = next.peek() {
+            if len > input.len() {
+                break;
+            }
+            next.next();
+            let command = input.split_to(len).freeze();
+            handed += std::hint::black_box(&command).len();
+        }
+    }
+    handed
+}
+
 /// The same reads through `redis-protocol`'s zero-copy decoder
 /// (`resp2::decode::decode_bytes_mut`, frames sharing the buffer). Returns (frames, bytes).
 pub fn redis_protocol_reads(data: &[u8], read: usize) -> (u64, usize) {
@@ -655,6 +695,9 @@ mod tests {
             command_decoder_reads(&mixed.bytes, 100),
             (1_000, mixed.len())
         );
+        let lengths = command_lengths(&mixed.bytes);
+        assert_eq!(lengths.len(), 1_000);
+        assert_eq!(owned_handles(&mixed.bytes, &lengths, 100), mixed.len());
         assert_eq!(
             redis_protocol_reads(&mixed.bytes, 100),
             (1_000, mixed.len())
