@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use replproto::Limits;
 use replproto_bench::{
-    big_rdb, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot,
-    PayloadReads, SnapshotWire,
+    big_rdb, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot, PayloadReads,
+    SnapshotWire,
 };
 
 const USAGE: &str = "usage: snapshot_ratio length|eof READ_BYTES copied|owned [ROUNDS]";

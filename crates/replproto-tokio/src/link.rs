@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use replproto::replica::{Event, Replica};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
@@ -21,7 +21,9 @@ fn now() -> Instant {
 pub struct Link<T> {
     io: T,
     replica: Replica,
-    read_buf: Box<[u8]>,
+    /// Where the socket is read into. Each read is handed to the replica as an owned buffer
+    /// (`handle_input_bytes`), so a snapshot's bytes are not copied on their way out.
+    read_buf: BytesMut,
     /// Bytes the machine wanted sent that are not written yet.
     unsent: Bytes,
     sleep: Pin<Box<Sleep>>,
@@ -36,7 +38,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Link<T> {
         Link {
             io,
             replica,
-            read_buf: vec![0; READ_SIZE].into_boxed_slice(),
+            read_buf: BytesMut::new(),
             unsent: Bytes::new(),
             sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             armed: None,
@@ -81,10 +83,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Link<T> {
                 }
                 self.armed = deadline;
             }
+            self.read_buf.reserve(READ_SIZE);
             tokio::select! {
-                read = self.io.read(&mut self.read_buf) => match read {
+                read = self.io.read_buf(&mut self.read_buf) => match read {
                     Ok(0) | Err(_) => self.replica.handle_eof(now()),
-                    Ok(n) => self.replica.handle_input(now(), &self.read_buf[..n]),
+                    // The whole buffer goes: unshared, the replica can keep it as it is.
+                    Ok(_) => {
+                        let read = std::mem::take(&mut self.read_buf).freeze();
+                        self.replica.handle_input_bytes(now(), read);
+                    }
                 },
                 () = &mut self.sleep, if self.armed.is_some() => {
                     self.replica.handle_timeout(now());
