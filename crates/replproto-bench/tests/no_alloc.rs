@@ -217,10 +217,8 @@ fn set_corpus_with(name: &'static str, special: impl Fn(&mut Vec<u8>) -> u64) ->
     }
 }
 
-// Streams real masters send beside plain writes. GETACK answers and long commands taken
-// borrowed allocate nothing; the ignored test describes the allocation the core still makes,
-// with its reason:
-// `cargo test -p replproto-bench --release --test no_alloc -- --ignored` shows where.
+// Streams real masters send beside plain writes: GETACK answers, transactions and long
+// commands taken borrowed allocate nothing.
 
 /// Masters send `REPLCONF GETACK *` for `WAIT` and before a failover; the replica answers each
 /// with an ACK, written straight into its output buffer.
@@ -233,12 +231,10 @@ fn getack_answers_allocate_nothing_after_warm_up() {
     assert_no_allocation(&corpus, 10);
 }
 
-/// Transactions (and, in Redis 7, scripts) are propagated as `MULTI` ... `EXEC`. The `Vec`
-/// holding them until `EXEC` is reused; what remains is one read-buffer allocation each time a
-/// transaction spans two reads (its held frames keep the earlier buffer alive), about one per
-/// 3,000 commands here, not one per command.
+/// Transactions (and, in Redis 7, scripts) are propagated as `MULTI` ... `EXEC`. Their commands
+/// are held until `EXEC` in a buffer of their own, reused once they are dropped, so a
+/// transaction spanning two reads does not keep the read buffer shared either.
 #[test]
-#[ignore = "a transaction spanning two reads costs one read-buffer allocation, until the core reuses it"]
 fn transactions_allocate_nothing_after_warm_up() {
     let corpus = set_corpus_with("set+multi", |out| {
         push_command(out, &[b"MULTI"]);

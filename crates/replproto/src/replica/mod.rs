@@ -334,19 +334,25 @@ impl Replica {
     }
 
     /// Drops what `poll_command` lent out: its borrow has ended.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self) {
         if self.lent > 0 {
             bytes::Buf::advance(&mut self.input, self.lent);
             self.lent = 0;
-            // A long argument list goes back to the decoder, so the next long command reuses it.
             if self.lent_args.spilled() {
-                if let State::Streaming(s) = &mut self.state {
-                    s.stream.recycle(std::mem::take(&mut self.lent_args));
-                }
+                self.recycle_lent_args();
             }
         }
         self.lent_command = None;
+    }
+
+    /// A long argument list goes back to the decoder, so the next long command reuses it.
+    #[cold]
+    #[inline(never)]
+    fn recycle_lent_args(&mut self) {
+        if let State::Streaming(s) = &mut self.state {
+            s.stream.recycle(std::mem::take(&mut self.lent_args));
+        }
     }
 
     /// Decodes the next command of the stream from the input, or ends the link on a

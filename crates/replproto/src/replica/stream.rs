@@ -40,6 +40,11 @@ pub(super) struct Stream {
     /// (so with no transaction open, any held command is ready). Kept between transactions to
     /// reuse its memory.
     held: VecDeque<Command>,
+    /// The bytes of held commands, copied off the input: the input's buffer then never stays
+    /// shared with a transaction across reads (it would have to be replaced), and this one is
+    /// reused once the application has dropped the commands it handed out. Boxed: only
+    /// transactions touch it, and the streaming state stays small.
+    held_bytes: Box<BytesMut>,
     /// Keepalive bytes read since the last command, reported with the next one.
     keepalive: u64,
     max_transaction_len: usize,
@@ -54,6 +59,7 @@ impl Stream {
             db,
             transaction: None,
             held: VecDeque::new(),
+            held_bytes: Box::new(BytesMut::new()),
             keepalive: 0,
             max_transaction_len: limits.max_transaction_len,
         }
@@ -106,7 +112,13 @@ impl Stream {
             let kind = classify(FrameRef::decoded(&input[..len], &args))?;
             match kind {
                 CommandKind::Select(db) => self.db = db,
-                CommandKind::Multi if self.transaction.is_none() => self.transaction = Some(0),
+                CommandKind::Multi if self.transaction.is_none() => {
+                    self.transaction = Some(0);
+                    // Room for the whole transaction, if it is small: taken back from the
+                    // start once the commands of the last one are dropped, so the usual
+                    // transaction allocates nothing.
+                    self.held_bytes.reserve(HELD_BYTES_BLOCK);
+                }
                 _ => {}
             }
             let front = Front {
@@ -126,7 +138,8 @@ impl Stream {
                     limit: self.max_transaction_len,
                 });
             }
-            self.held.push_back(front.split_off(input));
+            self.held
+                .push_back(front.copy_off(input, &mut self.held_bytes));
             if kind == CommandKind::Exec {
                 self.transaction = None;
             }
@@ -148,6 +161,9 @@ impl Stream {
         Ok(())
     }
 }
+
+/// Room made for the bytes of a transaction when it opens.
+const HELD_BYTES_BLOCK: usize = 4096;
 
 /// What [`Stream::next`] found.
 pub(super) enum Next {
@@ -173,6 +189,20 @@ impl Front {
     pub(super) fn split_off(self, input: &mut BytesMut) -> Command {
         Command {
             frame: CommandFrame::decoded(input.split_to(self.len).freeze(), self.args),
+            offset: self.offset,
+            db: self.db,
+            kind: self.kind,
+            preceding_len: self.preceding_len,
+        }
+    }
+
+    /// Moves the command's bytes off the input into `held_bytes`, as an owned buffer of its
+    /// own there.
+    fn copy_off(self, input: &mut BytesMut, held_bytes: &mut BytesMut) -> Command {
+        held_bytes.extend_from_slice(&input[..self.len]);
+        input.advance(self.len);
+        Command {
+            frame: CommandFrame::decoded(held_bytes.split().freeze(), self.args),
             offset: self.offset,
             db: self.db,
             kind: self.kind,
