@@ -247,3 +247,61 @@ fn classify(frame: FrameRef<'_>) -> Result<CommandKind, ProtocolError> {
         _ => CommandKind::Other,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::encode_command;
+
+    fn stream() -> Stream {
+        Stream::new(Link::Legacy, Offset(0), 0, Limits::DEFAULT)
+    }
+
+    /// Takes every command ready, as an application draining events would.
+    fn drain(stream: &mut Stream, input: &mut BytesMut) -> Vec<Command> {
+        let mut commands = Vec::new();
+        while let Some(command) = stream.next_command(input).expect("a valid stream") {
+            commands.push(command);
+        }
+        commands
+    }
+
+    fn transaction(value_len: usize) -> BytesMut {
+        let mut wire = BytesMut::new();
+        encode_command(&mut wire, &["MULTI"]);
+        encode_command(&mut wire, &[&b"SET"[..], b"k", &vec![b'v'; value_len]]);
+        encode_command(&mut wire, &["EXEC"]);
+        wire
+    }
+
+    #[test]
+    fn a_small_transaction_reuses_the_held_buffer() {
+        let mut stream = stream();
+        let mut input = transaction(100);
+        let first = drain(&mut stream, &mut input);
+        assert_eq!(first.len(), 3);
+        let held_at = first[0].frame.raw().as_ptr();
+        drop(first);
+        let mut input = transaction(100);
+        let second = drain(&mut stream, &mut input);
+        assert_eq!(second.len(), 3);
+        assert_eq!(second[0].frame.raw().as_ptr(), held_at);
+        assert!(second[1].frame.is("SET"));
+    }
+
+    #[test]
+    fn a_large_transaction_leaves_no_large_buffer_behind() {
+        let mut stream = stream();
+        let mut input = transaction(16 * HELD_BYTES_BLOCK);
+        let commands = drain(&mut stream, &mut input);
+        assert_eq!(commands.len(), 3);
+        let value = commands[1].frame.arg(2).map(<[u8]>::len);
+        assert_eq!(value, Some(16 * HELD_BYTES_BLOCK));
+        drop(commands);
+        // What stays for the next transaction is the room it opens with, not the large value's.
+        let mut input = transaction(10);
+        assert_eq!(drain(&mut stream, &mut input).len(), 3);
+        let kept = stream.held_bytes.capacity() + stream.held_bytes.len();
+        assert!(kept < 4 * HELD_BYTES_BLOCK, "{kept} bytes kept");
+    }
+}

@@ -10,6 +10,9 @@ use crate::Limits;
 /// Arguments stored inline before a command's argument list spills to the heap.
 pub const INLINE_ARGS: usize = 6;
 
+/// Longest argument list kept for reuse by [`CommandDecoder::recycle`] (32 KiB of spans).
+const MAX_RECYCLED_ARGS: usize = 4096;
+
 /// Where one argument sits inside its command frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgSpan {
@@ -97,9 +100,11 @@ impl CommandDecoder {
 
     /// Hands back the argument list of a decoded command that is no longer needed, so that a
     /// later command of more than [`INLINE_ARGS`] arguments reuses its memory instead of
-    /// allocating. Lists that fit inline are simply dropped.
+    /// allocating. Lists that fit inline are simply dropped, and so are lists of more than
+    /// 4,096 arguments, so that one huge command does not leave its memory held.
     pub fn recycle(&mut self, args: SmallVec<[ArgSpan; INLINE_ARGS]>) {
-        if args.spilled() && args.capacity() > self.spare.capacity() {
+        let capacity = args.capacity();
+        if args.spilled() && capacity > self.spare.capacity() && capacity <= MAX_RECYCLED_ARGS {
             // A spilled list turns into a `Vec` and back without allocating.
             self.spare = args.into_vec();
             self.spare.clear();
@@ -537,6 +542,20 @@ mod tests {
                 len: 1
             }
         );
+    }
+
+    #[test]
+    fn a_huge_argument_list_is_not_kept() {
+        let mut wide = bytes::BytesMut::new();
+        let words: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], MAX_RECYCLED_ARGS + 1).collect();
+        crate::resp::encode_command(&mut wide, &words);
+        let mut decoder = CommandDecoder::new(Limits::DEFAULT);
+        let Ok(Decoded::Command { args, .. }) = decoder.decode(&wide) else {
+            panic!("a whole command");
+        };
+        assert_eq!(args.len(), MAX_RECYCLED_ARGS + 1);
+        decoder.recycle(args);
+        assert_eq!(decoder.spare.capacity(), 0);
     }
 
     fn decode_all(input: &[u8]) -> Result<Vec<Decoded>, RespError> {
