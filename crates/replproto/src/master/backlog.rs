@@ -16,14 +16,19 @@ pub const DEFAULT_BACKLOG_SIZE: usize = 1024 * 1024;
 ///
 /// It holds the last `capacity` bytes appended (fewer until that many arrived): stream bytes
 /// `first_offset() ..= last_offset()`. Storage is a queue of blocks; appends copy into the
-/// newest block (O(1) per byte, no reallocation of old data), trimming drops or narrows the
-/// oldest, and reads hand out [`Bytes`] slices of the blocks without copying them.
+/// newest block (O(1) per byte, no reallocation of old data), and reads hand out [`Bytes`]
+/// slices of the blocks without copying them. Trimming skips the start of the oldest block
+/// and releases it once all of it is out of the window, so an append costs no
+/// reference-count operation; memory held stays below `capacity` plus one block (a
+/// sixteenth of the capacity, at least 16 KiB).
 #[derive(Debug)]
 pub struct Backlog {
     capacity: usize,
     block_size: usize,
-    /// Sealed blocks, oldest first. The first one may start at a trimmed position.
+    /// Sealed blocks, oldest first.
     sealed: VecDeque<Bytes>,
+    /// Bytes at the start of the oldest sealed block that are out of the window.
+    head_skip: usize,
     /// The block being filled.
     tail: BytesMut,
     /// Offset of the first byte held (or of the next byte, when empty).
@@ -62,6 +67,7 @@ impl Backlog {
             capacity,
             block_size,
             sealed: VecDeque::new(),
+            head_skip: 0,
             tail: BytesMut::with_capacity(block_size),
             first: master_offset.get() + 1,
             histlen: 0,
@@ -87,13 +93,28 @@ impl Backlog {
     }
 
     /// Appends stream bytes, dropping the oldest beyond the capacity.
-    pub fn append(&mut self, mut data: &[u8]) {
+    #[inline]
+    pub fn append(&mut self, data: &[u8]) {
+        // Most appends are one command that fits the block being filled.
+        if data.len() <= self.block_size - self.tail.len() {
+            self.tail.extend_from_slice(data);
+            self.histlen += data.len() as u64;
+            if self.histlen > self.capacity as u64 {
+                self.trim();
+            }
+            return;
+        }
+        self.append_across_blocks(data);
+    }
+
+    fn append_across_blocks(&mut self, mut data: &[u8]) {
         // Only the last `capacity` bytes of a huge append can be kept.
         if data.len() > self.capacity {
             let skip = data.len() - self.capacity;
             self.first += self.histlen + skip as u64;
             self.histlen = 0;
             self.sealed.clear();
+            self.head_skip = 0;
             self.tail.clear();
             data = &data[skip..];
         }
@@ -123,19 +144,22 @@ impl Backlog {
         }
     }
 
+    #[inline]
     fn trim(&mut self) {
         while self.histlen > self.capacity as u64 {
             let excess = (self.histlen - self.capacity as u64) as usize;
-            let dropped = match self.sealed.front_mut() {
-                Some(head) if head.len() <= excess => {
-                    let len = head.len();
+            let dropped = match self.sealed.front() {
+                Some(head) if head.len() - self.head_skip <= excess => {
+                    let left = head.len() - self.head_skip;
                     self.sealed.pop_front();
-                    len
+                    self.head_skip = 0;
+                    left
                 }
-                Some(head) => {
-                    let _ = head.split_to(excess);
+                Some(_) => {
+                    self.head_skip += excess;
                     excess
                 }
+                // Only when the block being filled holds it all (a capacity below one block).
                 None => {
                     let _ = self.tail.split_to(excess);
                     excess
@@ -154,7 +178,8 @@ impl Backlog {
             return None;
         }
         self.seal();
-        let mut skip = start - self.first;
+        // Counted from the first byte of the oldest block, skipped start included.
+        let mut skip = start - self.first + self.head_skip as u64;
         let mut pieces = Vec::new();
         for block in &self.sealed {
             let len = block.len() as u64;
@@ -210,24 +235,27 @@ mod tests {
             start in 0u64..1_000_000,
             capacity in 0usize..100_000,
             appends in proptest::collection::vec(
-                (0usize..40_000, any::<u8>()), 0..40),
-            probes in proptest::collection::vec(any::<u64>(), 1..8),
+                (0usize..40_000, any::<u8>(), proptest::option::of(any::<u64>())), 0..40),
         ) {
             let mut backlog = Backlog::new(capacity, Offset(start));
+            let capacity = backlog.capacity();
             let mut model: Vec<u8> = Vec::new();
-            for (i, (len, seed)) in appends.iter().enumerate() {
+            for (i, (len, seed, probe)) in appends.iter().enumerate() {
                 let chunk: Vec<u8> = (0..*len).map(|j| seed.wrapping_add((i * 31 + j) as u8)).collect();
                 backlog.append(&chunk);
                 model.extend_from_slice(&chunk);
-            }
-            let capacity = backlog.capacity();
-            let total = model.len() as u64;
-            let held = total.min(capacity as u64);
-            let window = backlog.window();
-            prop_assert_eq!(window.histlen, held);
-            prop_assert_eq!(window.first_offset, start + 1 + total - held);
-            for probe in probes {
-                // Probe inside, at and just outside both edges of the window.
+                let total = model.len() as u64;
+                let held = total.min(capacity as u64);
+                let window = backlog.window();
+                prop_assert_eq!(window.histlen, held);
+                prop_assert_eq!(window.first_offset, start + 1 + total - held);
+                // Memory: the window, plus at most one block's skipped start.
+                let stored: usize = backlog.sealed.iter().map(Bytes::len).sum::<usize>() + backlog.tail.len();
+                prop_assert_eq!(stored - backlog.head_skip, held as usize);
+                prop_assert!(stored <= capacity + backlog.block_size);
+                // Reads between appends too: a read seals the block being filled.
+                let Some(probe) = probe else { continue };
+                // Inside, at and just outside both edges of the window.
                 let span = held + 3;
                 let s = (window.first_offset + probe % span).saturating_sub(1);
                 let got = backlog.read_from(s);
