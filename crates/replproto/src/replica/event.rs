@@ -70,14 +70,6 @@ pub struct Command {
     pub preceding_len: u64,
 }
 
-impl Command {
-    /// Stream offset of the command's first byte (after any
-    /// [`preceding_len`](Self::preceding_len) keepalive bytes).
-    pub fn start_offset(&self) -> Offset {
-        Offset(self.offset.0 + 1 - self.frame.wire_len() as u64)
-    }
-}
-
 /// A command from the replication stream, borrowed from the replica's input buffer: what
 /// [`Replica::poll_command`](super::Replica::poll_command) hands out. It is a [`Command`]
 /// without the reference-counted buffer handle; [`CommandRef::to_command`] copies one out.
@@ -114,6 +106,12 @@ impl CommandRef<'_> {
 }
 
 impl Command {
+    /// Stream offset of the command's first byte (after any
+    /// [`preceding_len`](Self::preceding_len) keepalive bytes).
+    pub fn start_offset(&self) -> Offset {
+        self.as_ref().start_offset()
+    }
+
     /// The same command, borrowed.
     pub fn as_ref(&self) -> CommandRef<'_> {
         CommandRef {

@@ -95,7 +95,7 @@ pub struct Replica {
     /// Bytes at the front of `input` lent out by `poll_command`, dropped at the next call.
     lent: usize,
     /// The argument spans of the command lent out from `input`.
-    lent_args: smallvec::SmallVec<[crate::resp::ArgSpan; crate::resp::INLINE_ARGS]>,
+    lent_args: crate::resp::ArgSpans,
     /// A command lent out that was already owned (a released transaction, a queued event).
     lent_command: Option<Command>,
 }
@@ -134,7 +134,7 @@ impl Replica {
             replid2: None,
             last_io: now,
             lent: 0,
-            lent_args: smallvec::SmallVec::new(),
+            lent_args: crate::resp::ArgSpans::new(),
             lent_command: None,
         };
         encode_command(&mut replica.output, &["PING"]);
@@ -383,8 +383,8 @@ impl Replica {
 
     /// Where a next link can resume: the last whole command (outside a transaction) handed out
     /// by [`poll_event`](Self::poll_event) or [`poll_command`](Self::poll_command), in its
-    /// history. Dropped once a full resync or a
-    /// protocol error has been handed out; kept across a disconnect or a timeout.
+    /// history. Dropped once a full resync or a protocol error has been handed out; kept
+    /// across a disconnect or a timeout.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         self.delivery.checkpoint()
     }
@@ -402,8 +402,9 @@ impl Replica {
     }
 
     /// Bytes received and not yet handed out: an incomplete line or frame, or, while
-    /// streaming, commands not yet handed out (they are decoded when asked for). After the events are drained, at most one incomplete frame
-    /// within [`Limits`](crate::Limits) remains.
+    /// streaming, commands not yet handed out (they are decoded when asked for). After the
+    /// events are drained, at most one incomplete frame within [`Limits`](crate::Limits)
+    /// remains.
     pub fn buffered(&self) -> usize {
         self.input.len() - self.lent
     }

@@ -24,12 +24,9 @@ enum Framing {
     Length {
         remaining: u64,
     },
-    EofMark {
-        mark: [u8; MARK_LEN],
-        /// Searcher for `mark`, built once per snapshot (boxed: it is large); linear time
-        /// whatever the payload holds.
-        finder: Box<Finder<'static>>,
-    },
+    /// A searcher for the end mark (its needle), built once per snapshot (boxed: it is
+    /// large); linear time whatever the payload holds.
+    EofMark(Box<Finder<'static>>),
 }
 
 /// A snapshot in transfer.
@@ -50,10 +47,7 @@ pub(super) struct Finished {
 impl Payload {
     pub(super) fn new(framing: SnapshotFraming, mark: Option<[u8; MARK_LEN]>) -> Self {
         let framing = match (framing, mark) {
-            (_, Some(mark)) => Framing::EofMark {
-                mark,
-                finder: Box::new(Finder::new(&mark).into_owned()),
-            },
+            (_, Some(mark)) => Framing::EofMark(Box::new(Finder::new(&mark).into_owned())),
             (SnapshotFraming::Length(len), None) => Framing::Length { remaining: len },
             (SnapshotFraming::EofMark, None) => Framing::Length { remaining: 0 },
         };
@@ -78,7 +72,7 @@ impl Payload {
                 *remaining -= n;
                 (n as usize, *remaining == 0, false)
             }
-            Framing::EofMark { mark, finder } => {
+            Framing::EofMark(finder) => {
                 // The checksum goes first: it streams a read fresh from memory faster than
                 // the search does, which then runs over cached bytes. Taken back in the rare
                 // case that not all of the input is payload.
@@ -88,7 +82,10 @@ impl Payload {
                 }
                 let (len, done) = match finder.find(input) {
                     Some(at) => (at, true),
-                    None => (input.len() - partial_mark_len(input, mark), false),
+                    None => (
+                        input.len() - partial_mark_len(input, finder.needle()),
+                        false,
+                    ),
                 };
                 match ahead {
                     Some(point) if len < input.len() => {
@@ -111,7 +108,7 @@ impl Payload {
         if !done {
             return Ok(None);
         }
-        if let Framing::EofMark { .. } = self.framing {
+        if let Framing::EofMark(_) = self.framing {
             input.advance(MARK_LEN);
         }
         let stream_db = self
@@ -130,8 +127,8 @@ impl Payload {
 /// Length of the longest end of `data` that is a proper start of `mark`: the bytes that may
 /// begin a mark split across reads, held back until the next read tells. Usually 0, so the
 /// input is left empty.
-fn partial_mark_len(data: &[u8], mark: &[u8; MARK_LEN]) -> usize {
-    let from = data.len().saturating_sub(MARK_LEN - 1);
+fn partial_mark_len(data: &[u8], mark: &[u8]) -> usize {
+    let from = data.len().saturating_sub(mark.len() - 1);
     (from..data.len())
         .find(|&at| data[at] == mark[0] && mark.starts_with(&data[at..]))
         .map_or(0, |at| data.len() - at)

@@ -13,6 +13,9 @@ pub const INLINE_ARGS: usize = 6;
 /// Longest argument list kept for reuse by [`CommandDecoder::recycle`] (32 KiB of spans).
 const MAX_RECYCLED_ARGS: usize = 4096;
 
+/// The argument spans of one command: inline up to [`INLINE_ARGS`], on the heap beyond.
+pub type ArgSpans = SmallVec<[ArgSpan; INLINE_ARGS]>;
+
 /// Where one argument sits inside its command frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgSpan {
@@ -45,7 +48,7 @@ pub enum Decoded {
         /// Bytes used.
         len: usize,
         /// The arguments, relative to the frame start.
-        args: SmallVec<[ArgSpan; INLINE_ARGS]>,
+        args: ArgSpans,
     },
     /// A non-empty inline command line (words separated by spaces), as old replicas send during
     /// their handshake. Masters never send these on a replication link.
@@ -53,7 +56,7 @@ pub enum Decoded {
         /// Bytes used, LF included.
         len: usize,
         /// The words, relative to the frame start.
-        args: SmallVec<[ArgSpan; INLINE_ARGS]>,
+        args: ArgSpans,
     },
 }
 
@@ -66,7 +69,7 @@ enum Progress {
         /// Elements still to parse.
         remaining: usize,
         /// Arguments parsed so far.
-        args: SmallVec<[ArgSpan; INLINE_ARGS]>,
+        args: ArgSpans,
         /// Next unparsed byte of the frame.
         pos: usize,
         /// The buffer must hold at least this many bytes before parsing can progress.
@@ -102,7 +105,7 @@ impl CommandDecoder {
     /// later command of more than [`INLINE_ARGS`] arguments reuses its memory instead of
     /// allocating. Lists that fit inline are simply dropped, and so are lists of more than
     /// 4,096 arguments, so that one huge command does not leave its memory held.
-    pub fn recycle(&mut self, args: SmallVec<[ArgSpan; INLINE_ARGS]>) {
+    pub fn recycle(&mut self, args: ArgSpans) {
         let capacity = args.capacity();
         if args.spilled() && capacity > self.spare.capacity() && capacity <= MAX_RECYCLED_ARGS {
             // A spilled list turns into a `Vec` and back without allocating.
@@ -346,7 +349,7 @@ fn span(start: usize, end: usize) -> ArgSpan {
 #[derive(Clone, PartialEq, Eq)]
 pub struct CommandFrame {
     raw: Bytes,
-    args: SmallVec<[ArgSpan; INLINE_ARGS]>,
+    args: ArgSpans,
 }
 
 impl CommandFrame {
@@ -354,7 +357,7 @@ impl CommandFrame {
     ///
     /// # Panics
     /// If a span lies outside `raw` or there is no span (a caller bug, not peer input).
-    pub fn new(raw: Bytes, args: SmallVec<[ArgSpan; INLINE_ARGS]>) -> Self {
+    pub fn new(raw: Bytes, args: ArgSpans) -> Self {
         assert!(!args.is_empty(), "a command has at least one argument");
         assert!(
             args.iter().all(|a| a.range().end <= raw.len()),
@@ -366,7 +369,7 @@ impl CommandFrame {
     /// A frame whose spans come straight from [`CommandDecoder::decode`] on `raw`: they are in
     /// bounds by construction, so only debug builds check them again.
     #[inline]
-    pub(crate) fn decoded(raw: Bytes, args: SmallVec<[ArgSpan; INLINE_ARGS]>) -> Self {
+    pub(crate) fn decoded(raw: Bytes, args: ArgSpans) -> Self {
         debug_assert!(!args.is_empty() && args.iter().all(|a| a.range().end <= raw.len()));
         CommandFrame { raw, args }
     }

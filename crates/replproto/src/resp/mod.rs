@@ -17,7 +17,9 @@ mod frame;
 mod line;
 mod number;
 
-pub use command::{ArgSpan, CommandDecoder, CommandFrame, Decoded, FrameRef, INLINE_ARGS};
+pub use command::{
+    ArgSpan, ArgSpans, CommandDecoder, CommandFrame, Decoded, FrameRef, INLINE_ARGS,
+};
 pub use encode::{
     encode_array_header, encode_bulk, encode_command, encode_error, encode_frame, encode_integer,
     encode_simple, write_decimal, write_unsigned,
