@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use replproto::rdb::{ChecksumStatus, RdbWriter};
 use replproto::replica::{Event, Phase, Replica, ReplicaConfig};
-use replproto::resp::{CommandDecoder, Decoded};
+use replproto::resp::{write_unsigned, CommandDecoder, Decoded};
 use replproto::{Limits, Offset, ReplId};
 
 /// Size of one read from the socket in the "16 KiB reads" benchmarks (Redis's own
@@ -62,30 +62,15 @@ impl Corpus {
 /// Appends one command as a RESP array of bulk strings.
 pub fn push_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.push(b'*');
-    push_decimal(out, args.len() as u64);
+    write_unsigned(out, args.len() as u64);
     out.extend_from_slice(b"\r\n");
     for arg in args {
         out.push(b'$');
-        push_decimal(out, arg.len() as u64);
+        write_unsigned(out, arg.len() as u64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
-}
-
-fn push_decimal(out: &mut Vec<u8>, value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut v = value;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// A small deterministic generator (xorshift64*), so every run decodes the same bytes.
@@ -464,23 +449,23 @@ pub fn redis_protocol_reads(data: &[u8], read: usize) -> (u64, usize) {
     let (mut frames, mut consumed) = (0u64, 0usize);
     for chunk in data.chunks(read) {
         buf.extend_from_slice(chunk);
-        while let Some((frame, amt, _raw)) =
-            redis_protocol::resp2::decode::decode_bytes_mut(&mut buf).expect("valid corpus")
-        {
-            std::hint::black_box(&frame);
-            frames += 1;
-            consumed += amt;
-        }
+        let (f, c) = redis_protocol_drain(&mut buf);
+        frames += f;
+        consumed += c;
     }
     (frames, consumed)
 }
 
 /// `redis-protocol` on the whole corpus in one buffer.
 pub fn redis_protocol_whole(data: &[u8]) -> (u64, usize) {
-    let mut buf = BytesMut::from(data);
+    redis_protocol_drain(&mut BytesMut::from(data))
+}
+
+/// Decodes every whole frame in `buf` with `redis-protocol`. Returns (frames, bytes).
+fn redis_protocol_drain(buf: &mut BytesMut) -> (u64, usize) {
     let (mut frames, mut consumed) = (0u64, 0usize);
     while let Some((frame, amt, _raw)) =
-        redis_protocol::resp2::decode::decode_bytes_mut(&mut buf).expect("valid corpus")
+        redis_protocol::resp2::decode::decode_bytes_mut(buf).expect("valid corpus")
     {
         std::hint::black_box(&frame);
         frames += 1;

@@ -4,16 +4,17 @@ use bytes::{BufMut, BytesMut};
 
 use super::Frame;
 
-/// Appends the decimal digits of `value` to `out`.
-pub fn write_decimal(out: &mut BytesMut, value: i64) {
+/// Appends the decimal digits of `value` to `out` (a `BytesMut`, a `Vec<u8>`, …).
+pub fn write_decimal(out: &mut impl BufMut, value: i64) {
     if value < 0 {
         out.put_u8(b'-');
     }
     write_unsigned(out, value.unsigned_abs());
 }
 
-/// Appends the decimal digits of an unsigned `value` to `out`.
-pub fn write_unsigned(out: &mut BytesMut, value: u64) {
+/// Appends the decimal digits of an unsigned `value` to `out` (a `BytesMut`, a `Vec<u8>`, …),
+/// without allocating.
+pub fn write_unsigned(out: &mut impl BufMut, value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = value;
