@@ -35,6 +35,7 @@ use replproto::{Checkpoint, Limits, Offset, ReplId};
 
 use crate::clock::SimClock;
 use crate::log::StreamLog;
+use crate::monotonic::Monotonic;
 use crate::netem::{Delivery, Dir, NetemConfig, Pipe};
 use crate::store::{Store, Write};
 
@@ -173,10 +174,10 @@ struct Link {
     snapshot_at: Option<Instant>,
     /// The expectation for a `PSYNC` arriving with the bytes just fed.
     pending_expectation: Option<bool>,
-    /// Highest offset the replica reported, to check it never moves back.
-    last_offset: Option<Offset>,
-    /// Highest ACK the session recorded.
-    last_ack: Option<Offset>,
+    /// The replica's offset, which never moves back.
+    replica_offset: Monotonic<Offset>,
+    /// The ACK offset the session recorded, which never moves back.
+    session_ack: Monotonic<Offset>,
 }
 
 /// The replica's application.
@@ -330,8 +331,8 @@ impl Pair {
             session_done: false,
             snapshot_at: None,
             pending_expectation: None,
-            last_offset: None,
-            last_ack: None,
+            replica_offset: Monotonic::new(),
+            session_ack: Monotonic::new(),
         });
     }
 
@@ -590,16 +591,12 @@ impl Pair {
             self.config.output_limit
         );
         if let Some(ack) = session.ack_offset() {
-            assert!(
-                link.last_ack.is_none_or(|last| ack >= last),
-                "the session's ACK offset moved back"
-            );
+            link.session_ack.observe(ack, "the session's ACK offset");
             assert!(
                 ack <= self.master.offset(),
                 "the replica acknowledged {ack}, past the master's offset {}",
                 self.master.offset()
             );
-            link.last_ack = Some(ack);
         }
     }
 
@@ -823,11 +820,7 @@ impl Pair {
                 _ => {}
             }
             if let Some(offset) = link.replica.offset() {
-                assert!(
-                    link.last_offset.is_none_or(|last| offset >= last),
-                    "the replica's offset moved back"
-                );
-                link.last_offset = Some(offset);
+                link.replica_offset.observe(offset, "the replica's offset");
             }
         }
         moved
