@@ -12,7 +12,7 @@ use replproto::replica::Event;
 use replproto_bench::{
     check_streamed, command_decoder_reads, command_lengths, feed_owned_reads, feed_reads,
     feed_reads_borrowed, incr_corpus, memchr_newlines, mixed_corpus, owned_handles, owned_reads,
-    redis_protocol_reads, redis_protocol_whole, set_corpus, streaming_replica, Corpus,
+    redis_protocol_reads, redis_protocol_whole, set_corpus, streaming_replica, Corpus, Feed,
     INCR_COMMANDS, MIXED_COMMANDS, READ_SIZE, SET_COMMANDS,
 };
 
@@ -34,77 +34,39 @@ fn bench_corpus(c: &mut Criterion, corpus: &Corpus) {
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Bytes(corpus.len() as u64));
 
-    // The replica, 16 KiB reads copied in by `handle_input`, events drained after each read.
-    group.bench_function("replproto/16k", |b| {
-        b.iter_batched(
-            streaming_replica,
-            |mut replica| {
-                let commands = feed_reads(&mut replica, Instant::now(), data, READ_SIZE);
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    // The same reads, commands handed out borrowed (`poll_command`): no buffer handle each.
-    group.bench_function("replproto-borrowed/16k", |b| {
-        b.iter_batched(
-            streaming_replica,
-            |mut replica| {
-                let commands = feed_reads_borrowed(&mut replica, Instant::now(), data, READ_SIZE);
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    // The same reads handed over as owned buffers (`handle_input_bytes`).
-    group.bench_function("replproto-bytes/16k", |b| {
-        b.iter_batched(
-            || (streaming_replica(), owned_reads(data, READ_SIZE)),
-            |(mut replica, reads)| {
-                let commands = feed_owned_reads(&mut replica, Instant::now(), reads);
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    // The whole corpus in one `handle_input` (one copy), then every event drained.
-    group.bench_function("replproto/whole", |b| {
-        b.iter_batched(
-            streaming_replica,
-            |mut replica| {
-                let commands = feed_reads(&mut replica, Instant::now(), data, data.len());
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    group.bench_function("replproto-borrowed/whole", |b| {
-        b.iter_batched(
-            streaming_replica,
-            |mut replica| {
-                let commands = feed_reads_borrowed(&mut replica, Instant::now(), data, data.len());
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
-    // The whole corpus as one owned buffer (`handle_input_bytes`: no copy).
-    group.bench_function("replproto-bytes/whole", |b| {
-        b.iter_batched(
-            || (streaming_replica(), owned_reads(data, data.len())),
-            |(mut replica, reads)| {
-                let commands = feed_owned_reads(&mut replica, Instant::now(), reads);
-                check_streamed(&replica, corpus, commands);
-                replica
-            },
-            BatchSize::PerIteration,
-        );
-    });
+    // The replica, fed in 16 KiB reads and whole. "replproto": each read copied in by
+    // `handle_input`, events drained after each; "borrowed": the same, commands taken by
+    // `poll_command` (no buffer handle each); "bytes": each read handed over owned
+    // (`handle_input_bytes`, no copy).
+    for (mode, read) in [("16k", READ_SIZE), ("whole", data.len())] {
+        for (name, feed) in [
+            ("replproto", feed_reads as Feed),
+            ("replproto-borrowed", feed_reads_borrowed),
+        ] {
+            group.bench_function(format!("{name}/{mode}"), |b| {
+                b.iter_batched(
+                    streaming_replica,
+                    |mut replica| {
+                        let commands = feed(&mut replica, Instant::now(), data, read);
+                        check_streamed(&replica, corpus, commands);
+                        replica
+                    },
+                    BatchSize::PerIteration,
+                );
+            });
+        }
+        group.bench_function(format!("replproto-bytes/{mode}"), |b| {
+            b.iter_batched(
+                || (streaming_replica(), owned_reads(data, read)),
+                |(mut replica, reads)| {
+                    let commands = feed_owned_reads(&mut replica, Instant::now(), reads);
+                    check_streamed(&replica, corpus, commands);
+                    replica
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
     // Diagnostic: the RESP command decoder alone, without the replica around it.
     group.bench_function("replproto-decoder/16k", |b| {
         b.iter(|| {

@@ -331,6 +331,10 @@ pub fn feed_reads_borrowed(replica: &mut Replica, now: Instant, data: &[u8], rea
     commands
 }
 
+/// A way of feeding `data` to a replica in reads of `read` bytes and draining it
+/// ([`feed_reads`], [`feed_reads_borrowed`]); returns the commands handed out.
+pub type Feed = fn(&mut Replica, Instant, &[u8], usize) -> u64;
+
 /// Feeds `data` in reads of `read` bytes with [`Replica::handle_input`], draining events after
 /// each read as a driver does. Returns the commands handed out.
 #[inline]

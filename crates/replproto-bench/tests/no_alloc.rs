@@ -15,14 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use replproto::replica::Replica;
 use replproto_bench::{
     drain, feed_reads, feed_reads_borrowed, hundred_byte_command, incr_corpus, mixed_corpus,
-    push_command, set_corpus, streaming_replica, Corpus, READ_SIZE,
+    push_command, set_corpus, streaming_replica, Corpus, Feed, READ_SIZE,
 };
-
-/// How a measured stretch is fed and drained.
-type Feed = fn(&mut Replica, Instant, &[u8], usize) -> u64;
 
 struct Counting;
 
