@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::resp::{encode_array_header, encode_bulk, encode_command, write_unsigned, CommandFrame};
+use crate::resp::{
+    encode_array_header, encode_bulk, encode_bulk_unsigned, encode_command, CommandFrame,
+};
 use crate::{Checkpoint, Offset, ReplId};
 
 use super::session::{
@@ -716,11 +718,7 @@ impl Master {
 fn encode_select(out: &mut BytesMut, db: u32) {
     encode_array_header(out, 2);
     encode_bulk(out, b"SELECT");
-    out.extend_from_slice(b"$");
-    write_unsigned(out, u64::from(db.checked_ilog10().unwrap_or(0) + 1));
-    out.extend_from_slice(b"\r\n");
-    write_unsigned(out, u64::from(db));
-    out.extend_from_slice(b"\r\n");
+    encode_bulk_unsigned(out, u64::from(db));
 }
 
 #[cfg(test)]

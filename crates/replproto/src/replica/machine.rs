@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::resp::{parse_line, write_unsigned};
+use crate::resp::{encode_bulk_unsigned, parse_line};
 use crate::{Offset, ReplId};
 
 use super::snapshot::{Payload, MARK_LEN};
@@ -397,11 +397,6 @@ fn parse_fullresync(line: &[u8]) -> Option<(ReplId, Offset)> {
 
 /// Appends `REPLCONF ACK <offset>`.
 pub(super) fn encode_ack(output: &mut bytes::BytesMut, offset: Offset) {
-    // The digit count, computed rather than formatted twice: no allocation per ACK.
-    let digits = offset.get().checked_ilog10().map_or(1, |log| log + 1);
-    output.extend_from_slice(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$");
-    write_unsigned(output, u64::from(digits));
-    output.extend_from_slice(b"\r\n");
-    write_unsigned(output, offset.get());
-    output.extend_from_slice(b"\r\n");
+    output.extend_from_slice(b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n");
+    encode_bulk_unsigned(output, offset.get());
 }

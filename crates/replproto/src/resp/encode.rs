@@ -48,6 +48,15 @@ pub fn encode_bulk(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// Appends `value` as a bulk string of its decimal digits (`$<n>\r\n<digits>\r\n`), without
+/// formatting it anywhere first: a command argument that is a number.
+pub fn encode_bulk_unsigned(out: &mut BytesMut, value: u64) {
+    let digits = value.checked_ilog10().map_or(1, |log| log + 1);
+    put_header(out, b'$', digits as usize);
+    write_unsigned(out, value);
+    out.put_slice(b"\r\n");
+}
+
 /// Appends a command: an array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) {
     encode_array_header(out, args.len());
@@ -100,6 +109,16 @@ pub fn encode_frame(out: &mut BytesMut, frame: &Frame) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_bulk_is_the_bulk_of_its_digits() {
+        for value in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let (mut direct, mut formatted) = (BytesMut::new(), BytesMut::new());
+            encode_bulk_unsigned(&mut direct, value);
+            encode_bulk(&mut formatted, value.to_string().as_bytes());
+            assert_eq!(direct, formatted, "{value}");
+        }
+    }
 
     #[test]
     fn exact_handshake_bytes() {

@@ -21,8 +21,8 @@ pub use command::{
     ArgSpan, ArgSpans, CommandDecoder, CommandFrame, Decoded, FrameRef, INLINE_ARGS,
 };
 pub use encode::{
-    encode_array_header, encode_bulk, encode_command, encode_error, encode_frame, encode_integer,
-    encode_simple, write_decimal, write_unsigned,
+    encode_array_header, encode_bulk, encode_bulk_unsigned, encode_command, encode_error,
+    encode_frame, encode_integer, encode_simple, write_decimal, write_unsigned,
 };
 pub use error::RespError;
 pub use frame::{decode_frame, Frame};
