@@ -216,8 +216,6 @@ struct Run<W> {
 struct Batch {
     /// Commands rendered.
     printed: u64,
-    /// The offset of the last command rendered.
-    last_printed: Option<Offset>,
     /// The offset of the last command handled, rendered or skipped.
     last: Option<Offset>,
     /// The link's checkpoint once the last command was handed out.
@@ -408,7 +406,6 @@ impl<W: Write> Run<W> {
         } else {
             self.options.format.render(cmd, &mut self.pending);
             self.batch.printed += 1;
-            self.batch.last_printed = Some(cmd.offset);
         }
         self.batch.last = Some(cmd.offset);
         // The checkpoint follows what was handed out (it stays before an open MULTI, whose
@@ -443,9 +440,9 @@ impl<W: Write> Run<W> {
         }
         let batch = std::mem::take(&mut self.batch);
         self.summary.printed += batch.printed;
-        if let (Some(_), Some(offset)) = (self.written, batch.last_printed) {
-            self.written = Some(offset);
-        }
+        // Skipped commands are at or before `written` and printed ones after it: the batch's
+        // last command is the new `written` exactly when the batch printed one.
+        self.written = self.written.map(|written| written.max(last));
         if let (Some(written), Some(checkpoint)) = (self.written, batch.checkpoint) {
             self.save(
                 TailState {
