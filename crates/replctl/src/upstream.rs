@@ -7,7 +7,6 @@
 //! `+CONTINUE` of a partial one, every command, and the state of the link. The checkpoint it
 //! resumes from survives reconnections (`replica.checkpoint()` feeds the next `Replica::new`).
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -151,12 +150,6 @@ struct Incoming {
 }
 
 struct Failure(String);
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 impl Link {
     fn send(&self, event: UpstreamEvent) {
