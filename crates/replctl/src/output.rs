@@ -4,6 +4,7 @@
 use std::fmt;
 
 use replproto::replica::Command;
+use replproto::resp::write_unsigned;
 
 /// An output format of `replctl tail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,9 +55,9 @@ impl Format {
             }
             Format::Json => {
                 out.extend_from_slice(b"{\"offset\":");
-                push_decimal(cmd.offset.get(), out);
+                write_unsigned(out, cmd.offset.get());
                 out.extend_from_slice(b",\"db\":");
-                push_decimal(u64::from(cmd.db), out);
+                write_unsigned(out, u64::from(cmd.db));
                 out.extend_from_slice(b",\"cmd\":[");
                 for (i, arg) in cmd.frame.args().enumerate() {
                     if i > 0 {
@@ -135,21 +136,6 @@ fn quoted(bytes: &[u8], out: &mut Vec<u8>, escape: impl Fn(u8, &mut Vec<u8>)) {
     }
     out.extend_from_slice(rest);
     out.push(b'"');
-}
-
-/// Appends `n` in decimal, without allocating.
-fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
 }
 
 fn push_hex(b: u8, out: &mut Vec<u8>) {
@@ -280,7 +266,7 @@ mod tests {
     fn decimals() {
         for n in [0, 7, 10, 1234, u64::from(u32::MAX), u64::MAX] {
             let mut out = Vec::new();
-            push_decimal(n, &mut out);
+            write_unsigned(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());
         }
     }
