@@ -20,6 +20,7 @@ mod error;
 mod event;
 mod following;
 mod machine;
+mod mark;
 mod snapshot;
 mod stream;
 

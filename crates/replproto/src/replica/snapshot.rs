@@ -6,15 +6,16 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, BytesMut};
-use memchr::memmem::Finder;
-
 use crate::rdb::{ChecksumStatus, RdbError, RdbScanner};
+use bytes::{Buf, BytesMut};
 
+use super::mark::MarkFinder;
+pub(super) use super::mark::MARK_LEN;
 use super::{Event, SnapshotFraming};
 
-/// Length of the diskless end mark.
-pub(super) const MARK_LEN: usize = 40;
+/// Bytes checksummed and then searched for the end mark in one go: small enough to stay in
+/// the first-level data cache between the two passes.
+const CACHED_PIECE: usize = 16 * 1024;
 
 /// Bytes of RDB header buffered to read the aux fields while the payload streams past.
 const HEADER_SCAN_LIMIT: usize = 64 * 1024;
@@ -24,9 +25,8 @@ enum Framing {
     Length {
         remaining: u64,
     },
-    /// A searcher for the end mark (its needle), built once per snapshot (boxed: it is
-    /// large); linear time whatever the payload holds.
-    EofMark(Box<Finder<'static>>),
+    /// A searcher for the end mark, built once per snapshot (boxed: it is large).
+    EofMark(Box<MarkFinder>),
 }
 
 /// A snapshot in transfer.
@@ -47,7 +47,7 @@ pub(super) struct Finished {
 impl Payload {
     pub(super) fn new(framing: SnapshotFraming, mark: Option<[u8; MARK_LEN]>) -> Self {
         let framing = match (framing, mark) {
-            (_, Some(mark)) => Framing::EofMark(Box::new(Finder::new(&mark).into_owned())),
+            (_, Some(mark)) => Framing::EofMark(Box::new(MarkFinder::new(&mark))),
             (SnapshotFraming::Length(len), None) => Framing::Length { remaining: len },
             (SnapshotFraming::EofMark, None) => Framing::Length { remaining: 0 },
         };
@@ -73,19 +73,30 @@ impl Payload {
                 (n as usize, *remaining == 0, false)
             }
             Framing::EofMark(finder) => {
-                // The checksum goes first: it streams a read fresh from memory faster than
-                // the search does, which then runs over cached bytes. Taken back in the rare
-                // case that not all of the input is payload.
+                // The checksum goes first, a cache-sized piece at a time: it streams bytes
+                // fresh from memory faster than the search does, which then runs over the
+                // piece while it is still in the nearest cache. Taken back in the rare case
+                // that not all of the input is payload.
                 let ahead = self.scanner.save_point();
-                if ahead.is_some() {
-                    self.scanner.feed(input)?;
+                let mut found = None;
+                let mut piece = 0;
+                while piece < input.len() {
+                    let end = (piece + CACHED_PIECE).min(input.len());
+                    if ahead.is_some() {
+                        self.scanner.feed(&input[piece..end])?;
+                    }
+                    // The window runs on into the next piece by the mark's length less one,
+                    // so that a mark starting in this piece is found whole.
+                    let window = &input[piece..(end + MARK_LEN - 1).min(input.len())];
+                    if let Some(at) = finder.find(window) {
+                        found = Some(piece + at);
+                        break;
+                    }
+                    piece = end;
                 }
-                let (len, done) = match finder.find(input) {
+                let (len, done) = match found {
                     Some(at) => (at, true),
-                    None => (
-                        input.len() - partial_mark_len(input, finder.needle()),
-                        false,
-                    ),
+                    None => (input.len() - partial_mark_len(input, finder.mark()), false),
                 };
                 match ahead {
                     Some(point) if len < input.len() => {
@@ -192,6 +203,50 @@ mod tests {
                 assert_eq!(finished.size, rdb.len() as u64, "first {first} read {read}");
                 assert_eq!(finished.checksum, Ok(ChecksumStatus::Verified));
                 assert_eq!(&input[..], b"+stream", "first {first} read {read}");
+            }
+        }
+    }
+
+    /// A valid RDB of exactly `len` bytes (for lengths past a small minimum).
+    fn rdb_of_len(len: usize) -> Vec<u8> {
+        let bare = {
+            let mut rdb = crate::rdb::RdbWriter::new("7.0.0");
+            rdb.start_db(0, 1, 0);
+            rdb.string(b"key", b"", None);
+            rdb.finish()
+        };
+        // The value's length prefix grows with it: try the few lengths around the estimate.
+        (len.saturating_sub(bare.len() + 8)..=len)
+            .map(|value_len| {
+                let mut rdb = crate::rdb::RdbWriter::new("7.0.0");
+                rdb.start_db(0, 1, 0);
+                rdb.string(b"key", &vec![b'v'; value_len], None);
+                rdb.finish()
+            })
+            .find(|rdb| rdb.len() == len)
+            .expect("a value length gives this size")
+    }
+
+    #[test]
+    fn a_mark_on_either_side_of_a_cached_piece_edge_is_found_in_one_read() {
+        for edge in [CACHED_PIECE, 2 * CACHED_PIECE] {
+            for len in edge - MARK_LEN - 1..=edge + 1 {
+                let rdb = rdb_of_len(len);
+                let mut wire = rdb.clone();
+                wire.extend_from_slice(MARK);
+                wire.extend_from_slice(b"+stream");
+                let mut payload = Payload::new(SnapshotFraming::EofMark, Some(*MARK));
+                let mut events = VecDeque::new();
+                let mut input = BytesMut::from(&wire[..]);
+                let finished = payload.take(&mut input, &mut events).unwrap();
+                let finished = finished.expect("mark found");
+                assert_eq!(finished.size, len as u64, "payload of {len}");
+                assert_eq!(
+                    finished.checksum,
+                    Ok(ChecksumStatus::Verified),
+                    "payload of {len}"
+                );
+                assert_eq!(&input[..], b"+stream", "payload of {len}");
             }
         }
     }
