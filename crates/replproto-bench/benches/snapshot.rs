@@ -9,8 +9,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use replproto::Limits;
 use replproto_bench::{
-    big_rdb, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot, PayloadReads,
-    SnapshotWire, READ_SIZE,
+    big_rdb, big_rdb_of, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot,
+    PayloadReads, PayloadText, SnapshotWire, READ_SIZE,
 };
 
 /// The tokio driver's read size (`replproto-tokio`), beside Redis's 16 KiB.
@@ -63,6 +63,27 @@ fn snapshot(c: &mut Criterion) {
             b.iter(|| plain_copy_reads(black_box(&payload), read, &mut buf));
         });
     }
+    // Values of hex digits, like the end mark: the ordinary payload with the most near-misses
+    // for the mark search. The driver's path only.
+    let hex = big_rdb_of(payload.len(), PayloadText::Hex);
+    assert_eq!(hex.len(), payload.len(), "both payloads are the same size");
+    group.bench_function(
+        format!("replproto-bytes-eof-hex/{}k", DRIVER_READ / 1024),
+        |b| {
+            b.iter_batched(
+                || {
+                    let reads = PayloadReads::Owned(owned_reads(&hex, DRIVER_READ));
+                    (replica_awaiting_snapshot(Limits::DEFAULT), reads)
+                },
+                |(mut replica, reads)| {
+                    feed_snapshot(&mut replica, &SnapshotWire::eof(), reads, hex.len());
+                    replica
+                },
+                BatchSize::PerIteration,
+            );
+        },
+    );
+    drop(hex);
     // The checksum alone, over the whole payload: the work a verifying replica cannot skip.
     group.bench_function("crc64-only/whole", |b| {
         b.iter(|| replproto::rdb::crc64(black_box(&payload)));

@@ -8,18 +8,20 @@
 //! ```
 //!
 //! Arguments: framing (`length`, `eof`), read size in bytes, how reads are handed over
-//! (`copied`: `handle_input`; `owned`: `handle_input_bytes`), rounds (default 7).
+//! (`copied`: `handle_input`; `owned`: `handle_input_bytes`), rounds (default 7), what the
+//! values are made of (`letters`, the default, or `hex`: the alphabet of Redis's end marks).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use replproto::Limits;
 use replproto_bench::{
-    big_rdb, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot, PayloadReads,
-    SnapshotWire,
+    big_rdb_of, feed_snapshot, owned_reads, plain_copy_reads, replica_awaiting_snapshot,
+    PayloadReads, PayloadText, SnapshotWire,
 };
 
-const USAGE: &str = "usage: snapshot_ratio length|eof READ_BYTES copied|owned [ROUNDS]";
+const USAGE: &str =
+    "usage: snapshot_ratio length|eof READ_BYTES copied|owned [ROUNDS] [letters|hex]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,7 +49,13 @@ fn main() {
         Some(_) => fail("ROUNDS must be a positive number"),
     };
 
-    let payload = big_rdb(1 << 30);
+    let text = match args.get(4).map(String::as_str) {
+        None | Some("letters") => PayloadText::Letters,
+        Some("hex") => PayloadText::Hex,
+        Some(_) => fail("values are `letters` or `hex`"),
+    };
+
+    let payload = big_rdb_of(1 << 30, text);
     let wire = if eof {
         SnapshotWire::eof()
     } else {
@@ -80,7 +88,7 @@ fn main() {
     }
     ratios.sort_by(f64::total_cmp);
     println!(
-        "{} {} KiB {}: median {:.0}% of a plain copy over {rounds} rounds (min {:.0}%, max {:.0}%)",
+        "{} {} KiB {}, {text:?} values: median {:.0}% of a plain copy over {rounds} rounds (min {:.0}%, max {:.0}%)",
         if eof { "$EOF:" } else { "$<len>" },
         read / 1024,
         if owned { "owned" } else { "copied" },

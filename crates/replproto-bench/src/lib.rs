@@ -105,6 +105,25 @@ impl Rng {
 
 /// Fills `out` with `len` printable bytes derived from `seed`.
 fn value(out: &mut Vec<u8>, len: usize, seed: u64) {
+    text(out, len, seed, PayloadText::Letters);
+}
+
+/// What the values of [`big_rdb_of`] are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadText {
+    /// Lowercase letters.
+    Letters,
+    /// Lowercase hex digits, the alphabet of Redis's `$EOF:` marks: the ordinary payload on
+    /// which a search for the mark meets the most near-misses.
+    Hex,
+}
+
+/// Fills `out` with `len` bytes of `kind` derived from `seed`.
+fn text(out: &mut Vec<u8>, len: usize, seed: u64, kind: PayloadText) {
+    let alphabet: &[u8] = match kind {
+        PayloadText::Letters => b"abcdefghijklmnopqrstuvwxyz",
+        PayloadText::Hex => b"0123456789abcdef",
+    };
     out.clear();
     let mut rng = Rng::new(seed.wrapping_add(1));
     while out.len() < len {
@@ -113,7 +132,7 @@ fn value(out: &mut Vec<u8>, len: usize, seed: u64) {
             if out.len() == len {
                 break;
             }
-            out.push(b'a' + ((bits >> (i * 8)) as u8 % 26));
+            out.push(alphabet[usize::from((bits >> (i * 8)) as u8) % alphabet.len()]);
         }
     }
 }
@@ -220,8 +239,14 @@ pub fn tiny_rdb(offset: u64) -> Vec<u8> {
     rdb.finish()
 }
 
-/// A valid RDB of about `target` bytes: string keys of 1 MiB values (CRC-64 trailer included).
+/// A valid RDB of about `target` bytes: string keys of 1 MiB values of letters (CRC-64 trailer
+/// included).
 pub fn big_rdb(target: usize) -> Vec<u8> {
+    big_rdb_of(target, PayloadText::Letters)
+}
+
+/// [`big_rdb`] with values of `kind`.
+pub fn big_rdb_of(target: usize, kind: PayloadText) -> Vec<u8> {
     const VALUE: usize = 1 << 20;
     let keys = (target / VALUE).max(1);
     let mut rdb = RdbWriter::new("7.0.0");
@@ -230,7 +255,7 @@ pub fn big_rdb(target: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(VALUE);
     for i in 0..keys {
         // Every value differs a little, so nothing downstream could shortcut on repetition.
-        value(&mut v, 4096, i as u64);
+        text(&mut v, 4096, i as u64, kind);
         let block = v.clone();
         v.clear();
         while v.len() < VALUE - 64 {
