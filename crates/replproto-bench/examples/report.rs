@@ -251,8 +251,8 @@ fn main() {
                     interval(e),
                     e.gbps().unwrap_or(0.0)
                 );
-                // The tokio driver's path: 64 KiB reads handed over owned. Reads copied in include the
-                // copy itself, so they are shown beside it, not held to it.
+                // The tokio driver's path: 64 KiB reads handed over owned. Reads copied in
+                // include the copy itself, so they are shown beside it, not held to it.
                 let target_row = matches!(
                     (read, name),
                     (
