@@ -65,7 +65,7 @@ fn snapshot(c: &mut Criterion) {
     }
     // Values of hex digits, like the end mark: the ordinary payload with the most near-misses
     // for the mark search. The driver's path only.
-    let hex = big_rdb_of(payload.len(), PayloadText::Hex);
+    let hex = big_rdb_of(1 << 30, PayloadText::Hex);
     assert_eq!(hex.len(), payload.len(), "both payloads are the same size");
     group.bench_function(
         format!("replproto-bytes-eof-hex/{}k", DRIVER_READ / 1024),
