@@ -74,7 +74,9 @@ impl MarkFinder {
         self.filtered(haystack)
     }
 
-    /// The filter, then the exact search over the blocks it lets through.
+    /// The filter, then the exact search over the blocks it lets through. Built on other
+    /// CPUs too, for the tests, but only run where it is compiled for AVX-512.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     fn filtered(&self, haystack: &[u8]) -> Option<usize> {
         // Positions at which a whole mark could start.
@@ -97,6 +99,7 @@ impl MarkFinder {
     /// Whether a mark may start at one of the first [`BLOCK`] positions of `window`, judged by
     /// the mark's first and last bytes, and its middle one too with `WITH_MIDDLE`. A
     /// fixed-size loop without early exits, so that the compiler turns it into vector compares.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     fn may_start_in<const WITH_MIDDLE: bool>(&self, window: &[u8; BLOCK + MARK_LEN - 1]) -> bool {
         let at = |from: usize| -> &[u8; BLOCK] {
