@@ -65,54 +65,19 @@ impl Payload {
         input: &mut BytesMut,
         events: &mut VecDeque<Event>,
     ) -> Result<Option<Finished>, RdbError> {
-        // Whether the chunk, `input[..chunk_len]`, was fed to the scanner already.
-        let (chunk_len, done, fed) = match &mut self.framing {
+        // Each framing feeds the payload part of the input, `input[..chunk_len]`, to the
+        // scanner.
+        let (chunk_len, done) = match &mut self.framing {
             Framing::Length { remaining } => {
-                let n = (*remaining).min(input.len() as u64);
-                *remaining -= n;
-                (n as usize, *remaining == 0, false)
+                let n = (*remaining).min(input.len() as u64) as usize;
+                *remaining -= n as u64;
+                self.scanner.feed(&input[..n])?;
+                (n, *remaining == 0)
             }
-            Framing::EofMark(finder) => {
-                // The checksum goes first, a cache-sized piece at a time: it streams bytes
-                // fresh from memory faster than the search does, which then runs over the
-                // piece while it is still in the nearest cache. Taken back in the rare case
-                // that not all of the input is payload.
-                let ahead = self.scanner.save_point();
-                let mut found = None;
-                let mut piece = 0;
-                while piece < input.len() {
-                    let end = (piece + CACHED_PIECE).min(input.len());
-                    if ahead.is_some() {
-                        self.scanner.feed(&input[piece..end])?;
-                    }
-                    // The window runs on into the next piece by the mark's length less one,
-                    // so that a mark starting in this piece is found whole.
-                    let window = &input[piece..(end + MARK_LEN - 1).min(input.len())];
-                    if let Some(at) = finder.find(window) {
-                        found = Some(piece + at);
-                        break;
-                    }
-                    piece = end;
-                }
-                let (len, done) = match found {
-                    Some(at) => (at, true),
-                    None => (input.len() - partial_mark_len(input, finder.mark()), false),
-                };
-                match ahead {
-                    Some(point) if len < input.len() => {
-                        self.scanner.rewind(point);
-                        (len, done, false)
-                    }
-                    Some(_) => (len, done, true),
-                    None => (len, done, false),
-                }
-            }
+            Framing::EofMark(finder) => checksum_and_find(&mut self.scanner, finder, input)?,
         };
         if chunk_len > 0 {
             let chunk = input.split_to(chunk_len).freeze();
-            if !fed {
-                self.scanner.feed(&chunk)?;
-            }
             self.size += chunk.len() as u64;
             events.push_back(Event::SnapshotChunk(chunk));
         }
@@ -133,6 +98,50 @@ impl Payload {
             stream_db,
         }))
     }
+}
+
+/// Finds the end of the payload in `input`: its length there (the bytes before the mark, or
+/// all but a possible start of one) and whether the mark was found. Feeds exactly those bytes
+/// to `scanner`.
+///
+/// The checksum goes first, a cache-sized piece at a time: it streams bytes fresh from memory
+/// faster than the search does, which then runs over the piece while it is still in the
+/// nearest cache. Taken back in the rare case that not all of the input is payload.
+fn checksum_and_find(
+    scanner: &mut RdbScanner,
+    finder: &MarkFinder,
+    input: &[u8],
+) -> Result<(usize, bool), RdbError> {
+    let ahead = scanner.save_point();
+    let mut found = None;
+    let mut piece = 0;
+    while piece < input.len() {
+        let end = (piece + CACHED_PIECE).min(input.len());
+        if ahead.is_some() {
+            scanner.feed(&input[piece..end])?;
+        }
+        // The window runs on into the next piece by the mark's length less one, so that a
+        // mark starting in this piece is found whole.
+        let window = &input[piece..(end + MARK_LEN - 1).min(input.len())];
+        if let Some(at) = finder.find(window) {
+            found = Some(piece + at);
+            break;
+        }
+        piece = end;
+    }
+    let (len, done) = match found {
+        Some(at) => (at, true),
+        None => (input.len() - partial_mark_len(input, finder.mark()), false),
+    };
+    match ahead {
+        Some(_) if len == input.len() => {}
+        Some(point) => {
+            scanner.rewind(point);
+            scanner.feed(&input[..len])?;
+        }
+        None => scanner.feed(&input[..len])?,
+    }
+    Ok((len, done))
 }
 
 /// Length of the longest end of `data` that is a proper start of `mark`: the bytes that may
