@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::resp::{ArgSpans, CommandDecoder, CommandFrame, Decoded, FrameRef};
 use crate::{Limits, Offset, ReplId};
@@ -187,13 +187,8 @@ impl Front {
     /// Takes the command's bytes off the input as an owned, shared buffer.
     #[inline(always)]
     pub(super) fn split_off(self, input: &mut BytesMut) -> Command {
-        Command {
-            frame: CommandFrame::decoded(input.split_to(self.len).freeze(), self.args),
-            offset: self.offset,
-            db: self.db,
-            kind: self.kind,
-            preceding_len: self.preceding_len,
-        }
+        let bytes = input.split_to(self.len).freeze();
+        self.with_bytes(bytes)
     }
 
     /// Moves the command's bytes off the input into `held_bytes`, as an owned buffer of its
@@ -201,8 +196,14 @@ impl Front {
     fn copy_off(self, input: &mut BytesMut, held_bytes: &mut BytesMut) -> Command {
         held_bytes.extend_from_slice(&input[..self.len]);
         input.advance(self.len);
+        self.with_bytes(held_bytes.split().freeze())
+    }
+
+    /// The command, its bytes being `bytes`.
+    #[inline(always)]
+    fn with_bytes(self, bytes: Bytes) -> Command {
         Command {
-            frame: CommandFrame::decoded(held_bytes.split().freeze(), self.args),
+            frame: CommandFrame::decoded(bytes, self.args),
             offset: self.offset,
             db: self.db,
             kind: self.kind,
