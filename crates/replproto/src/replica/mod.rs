@@ -94,6 +94,9 @@ pub struct Replica {
     /// Last time the master showed it was alive, for `repl_timeout`.
     last_io: Instant,
     /// Bytes at the front of `input` lent out by `poll_command`, dropped at the next call.
+    /// A command is lent either from there or from `lent_command`, never both. (Three
+    /// fields rather than one enum: moving a decoded command into an enum costs every
+    /// borrowed INCR about 27 more instructions, callgrind.)
     lent: usize,
     /// The argument spans of the command lent out from `input`.
     lent_args: crate::resp::ArgSpans,
@@ -105,7 +108,7 @@ impl fmt::Debug for Replica {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Replica")
             .field("phase", &self.phase())
-            .field("buffered", &self.input.len())
+            .field("buffered", &self.buffered())
             .field("pending_output", &self.output.len())
             .field("events", &self.events.len())
             .finish()
