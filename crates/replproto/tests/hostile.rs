@@ -957,35 +957,19 @@ fn hostile_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 /// Checks the invariants of any conversation; returns the events.
 fn check_any(prefix: &[u8], data: &[u8], cuts: &[usize], eof: bool) -> Vec<Event> {
-    let t0 = Instant::now();
-    let mut replica = Replica::new(config(), Some(resume()), t0).unwrap();
-    replica.handle_input(t0, prefix);
-    let mut events = drain_events(&mut replica);
-    for piece in split_at_points(data, cuts) {
-        replica.handle_input(t0, piece);
-        assert!(replica.buffered() <= bound() + piece.len());
-        events.extend(drain_events(&mut replica));
-        assert!(replica.buffered() <= bound());
-        drain_sent(&mut replica);
-    }
-    replica.handle_timeout(t0 + Duration::from_secs(1));
-    events.extend(drain_events(&mut replica));
-    if eof {
-        replica.handle_eof(t0);
-        events.extend(drain_events(&mut replica));
-        assert!(replica.is_closed());
-    }
+    let run = run_drained(prefix, data, cuts, eof, drain_events);
+    let events = run.events;
     let ends = events
         .iter()
         .filter(|e| matches!(e, Event::Closed(_)))
         .count();
     assert!(ends <= 1, "{events:?}");
-    assert_eq!(ends, usize::from(replica.is_closed()));
+    assert_eq!(ends, usize::from(run.closed));
     if let Some(at) = events.iter().position(|e| matches!(e, Event::Closed(_))) {
         assert_eq!(at, events.len() - 1, "events after Closed");
         if let Event::Closed(reason) = &events[at] {
             if reason.is_protocol_error() {
-                assert_eq!(replica.checkpoint(), None);
+                assert_eq!(run.checkpoint, None);
             }
         }
     }
@@ -1051,9 +1035,20 @@ fn drain_borrowed(replica: &mut Replica) -> Vec<Event> {
     }
 }
 
-/// What one way of draining produced: the events, the bytes sent, the checkpoint at the end.
-type Drained = (Vec<Event>, Vec<u8>, Option<Checkpoint>);
+/// What a conversation produced, drained one way.
+#[derive(Debug, PartialEq)]
+struct Drained {
+    events: Vec<Event>,
+    sent: Vec<u8>,
+    /// The checkpoint at the end.
+    checkpoint: Option<Checkpoint>,
+    /// Whether the link ended.
+    closed: bool,
+}
 
+/// Feeds `prefix`, then `data` cut at `cuts`, draining with `drain` after each piece and
+/// checking the memory bound before and after; then a timeout and, with `eof`, the end of the
+/// connection.
 fn run_drained(
     prefix: &[u8],
     data: &[u8],
@@ -1067,6 +1062,9 @@ fn run_drained(
     let mut sent = Vec::new();
     for piece in std::iter::once(prefix).chain(split_at_points(data, cuts)) {
         replica.handle_input(t0, piece);
+        // Undelivered bytes wait in the input until asked for: at most one read over the
+        // bound, and within it once the events are drained.
+        assert!(replica.buffered() <= bound() + piece.len());
         events.extend(drain(&mut replica));
         assert!(replica.buffered() <= bound());
         sent.extend(drain_sent(&mut replica));
@@ -1077,8 +1075,14 @@ fn run_drained(
     if eof {
         replica.handle_eof(t0);
         events.extend(drain(&mut replica));
+        assert!(replica.is_closed());
     }
-    (events, sent, replica.checkpoint())
+    Drained {
+        events,
+        sent,
+        checkpoint: replica.checkpoint(),
+        closed: replica.is_closed(),
+    }
 }
 
 proptest! {
