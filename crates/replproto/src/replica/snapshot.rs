@@ -106,7 +106,8 @@ impl Payload {
 ///
 /// The checksum goes first, a cache-sized piece at a time: it streams bytes fresh from memory
 /// faster than the search does, which then runs over the piece while it is still in the
-/// nearest cache. Taken back in the rare case that not all of the input is payload.
+/// nearest cache, and meanwhile asks memory for the next piece. Taken back in the rare case
+/// that not all of the input is payload.
 fn checksum_and_find(
     scanner: &mut RdbScanner,
     finder: &MarkFinder,
@@ -123,7 +124,8 @@ fn checksum_and_find(
         // The window runs on into the next piece by the mark's length less one, so that a
         // mark starting in this piece is found whole.
         let window = &input[piece..(end + MARK_LEN - 1).min(input.len())];
-        if let Some(at) = finder.find(window) {
+        let next_piece = &input[end..(end + CACHED_PIECE).min(input.len())];
+        if let Some(at) = finder.find(window, next_piece) {
             found = Some(piece + at);
             break;
         }
