@@ -13,9 +13,11 @@ use super::mark::MarkFinder;
 pub(super) use super::mark::MARK_LEN;
 use super::{Event, SnapshotFraming};
 
-/// Bytes checksummed and then searched for the end mark in one go: small enough to stay in
-/// the first-level data cache between the two passes.
-const CACHED_PIECE: usize = 16 * 1024;
+/// Bytes checksummed and then searched for the end mark in one go: small enough that the
+/// piece and the next one, prefetched while this one is searched, both stay in the
+/// first-level data cache. In alternated runs 8 KiB kept closer to a plain copy than 4, 16
+/// or 32 KiB.
+const CACHED_PIECE: usize = 8 * 1024;
 
 /// Bytes of RDB header buffered to read the aux fields while the payload streams past.
 const HEADER_SCAN_LIMIT: usize = 64 * 1024;
