@@ -115,7 +115,7 @@ fn main() {
         std::process::exit(1);
     }
     let get = |id: &str| all.get(id);
-    let mut targets: Vec<(String, String, String, bool)> = Vec::new();
+    let mut targets: Vec<(String, String, String, &str)> = Vec::new();
 
     println!("### Stream decoding\n");
     for (corpus, commands) in [
@@ -199,14 +199,14 @@ fn main() {
                     format!("SET corpus, 16 KiB reads, {how}: ≥ 3 GB/s"),
                     "3.00 GB/s".into(),
                     format!("{gbps:.2} GB/s"),
-                    gbps >= 3.0,
+                    verdict(gbps >= 3.0),
                 ));
                 if let Some(r) = ratio(Some(e), get(&format!("{group}/redis-protocol/16k"))) {
                     targets.push((
                         format!("SET corpus, 16 KiB reads, {how}: ≥ 2× redis-protocol"),
                         "2.00×".into(),
                         format!("{r:.2}×"),
-                        r >= 2.0,
+                        verdict(r >= 2.0),
                     ));
                 }
             }
@@ -216,7 +216,7 @@ fn main() {
                     format!("INCR corpus, 16 KiB reads, {how}: ≥ 25 M commands/s"),
                     "25.0 M/s".into(),
                     format!("{rate:.1} M/s"),
-                    rate >= 25.0,
+                    verdict(rate >= 25.0),
                 ));
             }
         }
@@ -264,11 +264,15 @@ fn main() {
                 );
                 if target_row {
                     if let Some(r) = ratio(Some(e), copy) {
+                        // Criterion times the replica and the copy minutes apart, which
+                        // on a machine whose memory speed drifts swings these rows more
+                        // than any code change: the verdict comes from passes alternated
+                        // moments apart.
                         targets.push((
                             format!("snapshot `{name}/{read}`: ≥ 80% of a plain copy"),
                             "80%".into(),
                             format!("{:.0}%", r * 100.0),
-                            r >= 0.8,
+                            "judged in pairs: `snapshot_ratio`",
                         ));
                     }
                 }
@@ -313,11 +317,16 @@ fn main() {
         println!("### Targets (micro-benchmarks)\n");
         println!("| target | wanted | measured | |");
         println!("| --- | ---: | ---: | --- |");
-        for (what, wanted, got, met) in targets {
-            println!(
-                "| {what} | {wanted} | {got} | {} |",
-                if met { "met" } else { "not met" }
-            );
+        for (what, wanted, got, verdict) in targets {
+            println!("| {what} | {wanted} | {got} | {verdict} |");
         }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "not met"
     }
 }
