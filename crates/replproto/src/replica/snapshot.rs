@@ -115,12 +115,13 @@ fn checksum_and_find(
     finder: &MarkFinder,
     input: &[u8],
 ) -> Result<(usize, bool), RdbError> {
-    let ahead = scanner.save_point();
+    // The checksum can only run ahead of the search when it can be taken back to here.
+    let save_point = scanner.save_point();
     let mut found = None;
     let mut piece = 0;
     while piece < input.len() {
         let end = (piece + CACHED_PIECE).min(input.len());
-        if ahead.is_some() {
+        if save_point.is_some() {
             scanner.feed(&input[piece..end])?;
         }
         // The window runs on into the next piece by the mark's length less one, so that a
@@ -137,7 +138,7 @@ fn checksum_and_find(
         Some(at) => (at, true),
         None => (input.len() - partial_mark_len(input, finder.mark()), false),
     };
-    match ahead {
+    match save_point {
         Some(_) if len == input.len() => {}
         Some(point) => {
             scanner.rewind(point);
